@@ -1,0 +1,172 @@
+//! The contract between the pipeline and a face backend: the [`FaceBackend`] trait and the plain
+//! types that cross it (images in, [`FaceBox`]es and embeddings out, [`BackendInfo`] saying which
+//! models and which device really ran). No heavy dependencies live here, so the core never
+//! depends on ONNX Runtime or libtorch directly; each backend family is its own crate.
+
+use std::fmt;
+
+use serde::Serialize;
+
+pub mod nms;
+
+/// An 8-bit RGB image borrowed from the caller, row-major, 3 bytes a pixel.
+#[derive(Clone, Copy)]
+pub struct RgbView<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub data: &'a [u8],
+}
+
+impl<'a> RgbView<'a> {
+    /// Wraps `data`; `None` when its length does not match `width * height * 3`.
+    pub fn new(width: u32, height: u32, data: &'a [u8]) -> Option<Self> {
+        (data.len() == width as usize * height as usize * 3).then_some(Self {
+            width,
+            height,
+            data,
+        })
+    }
+}
+
+/// One detected face in the coordinates of the image given to `detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FaceBox {
+    /// Left, top, right, bottom in pixels.
+    pub bbox: [f32; 4],
+    pub score: f32,
+    /// Eye (image left), eye (image right), nose tip, mouth corner (image left), mouth corner
+    /// (image right): the order of the ArcFace alignment template.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl FaceBox {
+    pub fn width(&self) -> f32 {
+        self.bbox[2] - self.bbox[0]
+    }
+    pub fn height(&self) -> f32 {
+        self.bbox[3] - self.bbox[1]
+    }
+}
+
+/// Side of the aligned face crops every embedder here takes.
+pub const ALIGNED_SIZE: usize = 112;
+
+/// A 112x112 RGB face crop aligned to the ArcFace 5-point template.
+pub struct AlignedFace {
+    pub rgb: Vec<u8>,
+}
+
+/// The device and execution provider that really ran, as opposed to the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveDevice {
+    /// "cpu", "cuda:0", ...
+    pub device: String,
+    /// The runtime's own name for it, e.g. "CPUExecutionProvider".
+    pub provider: String,
+    /// Why a requested accelerator was not used; `None` when the request was met.
+    pub fallback_reason: Option<String>,
+}
+
+/// What a backend is: its name, models and the device that runs them.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendInfo {
+    pub backend: String,
+    pub detector_model: String,
+    pub embedder_model: String,
+    pub embedding_dim: usize,
+    pub device: ActiveDevice,
+    /// Version of the native runtime that was loaded, when known.
+    pub runtime_version: Option<String>,
+}
+
+/// Which device the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceRequest {
+    /// CPU only.
+    #[default]
+    Cpu,
+}
+
+/// Detection settings shared by all detectors.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectOptions {
+    pub score_threshold: f32,
+    pub nms_iou: f32,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self {
+            score_threshold: 0.7,
+            nms_iou: 0.3,
+        }
+    }
+}
+
+/// A face detector plus embedder. One thread owns a backend; the pipeline batches for it.
+pub trait FaceBackend: Send {
+    fn info(&self) -> &BackendInfo;
+
+    /// Faces in `image`, in its pixel coordinates, best first.
+    fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError>;
+
+    /// One L2-normalised vector per aligned face, in order.
+    fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError>;
+}
+
+/// Why a backend could not be built or could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The native runtime library (libonnxruntime, libtorch) is missing or unusable.
+    #[error("{what}: {fix}")]
+    RuntimeMissing { what: String, fix: String },
+    /// A model file is missing, corrupt, or does not have the inputs and outputs expected.
+    #[error("model {model}: {reason}")]
+    Model { model: String, reason: String },
+    /// The requested device or provider cannot be used.
+    #[error("device {requested} unavailable: {reason}")]
+    Device { requested: String, reason: String },
+    /// The runtime failed while running a model.
+    #[error("inference failed in {model}: {reason}")]
+    Inference { model: String, reason: String },
+    #[error(
+        "backend `{name}` is not compiled into this build; rebuild with `--features {feature}`"
+    )]
+    NotCompiled { name: String, feature: String },
+}
+
+/// L2-normalises `v` in place; a zero vector stays zero.
+pub fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+impl fmt::Display for ActiveDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.device, self.provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgb_view_rejects_wrong_length() {
+        assert!(RgbView::new(2, 2, &[0; 12]).is_some());
+        assert!(RgbView::new(2, 2, &[0; 11]).is_none());
+    }
+
+    #[test]
+    fn l2_normalize_gives_unit_length() {
+        let mut v = vec![3.0, 4.0];
+        l2_normalize(&mut v);
+        assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+        let mut zero = vec![0.0; 3];
+        l2_normalize(&mut zero);
+        assert_eq!(zero, vec![0.0; 3]);
+    }
+}

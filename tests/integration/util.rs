@@ -1,0 +1,131 @@
+//! Helpers for running the real binary on real photos: a temporary library ([`TestDir`]) built
+//! from the photos that `scripts/fetch-test-photos.sh` fetched, and [`run`] to invoke the binary.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+
+/// Real photos fetched by `scripts/fetch-test-photos.sh`.
+pub fn photo(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".cache/testdata")
+        .join(rel);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `scripts/test.sh` (or `scripts/fetch-test-photos.sh`) first",
+        p.display()
+    );
+    p
+}
+
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn library(&self) -> PathBuf {
+        self.dir.path().join("library")
+    }
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+    /// Copies a fetched photo into the library at `rel`.
+    pub fn add(&self, rel: &str, fetched: &str) -> &Self {
+        self.write(rel, &fs::read(photo(fetched)).unwrap())
+    }
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> &Self {
+        let p = self.library().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+        self
+    }
+    /// Every file under the library with its bytes, to prove the source is untouched.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        files_under(&self.library())
+            .into_iter()
+            .map(|p| {
+                let bytes = fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect()
+    }
+    pub fn manifest(&self) -> Value {
+        let text = fs::read_to_string(self.out().join("manifest.json")).expect("manifest.json");
+        serde_json::from_str(&text).expect("manifest is JSON")
+    }
+    /// Folders under OUT and the file names in each.
+    pub fn folders(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in files_under(&self.out()) {
+            let rel = p.strip_prefix(self.out()).unwrap();
+            if let (Some(folder), Some(name)) = (rel.parent(), rel.file_name()) {
+                if !folder.as_os_str().is_empty() {
+                    out.entry(folder.display().to_string())
+                        .or_default()
+                        .push(name.to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.values_mut().for_each(|v| v.sort());
+        out
+    }
+}
+
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_photo_organizer"));
+    cmd.env_remove("NO_COLOR");
+    cmd
+}
+
+/// Runs `photo_organizer -s LIBRARY -o OUT ARGS`.
+pub fn organize(t: &TestDir, args: &[&str]) -> Output {
+    let out = command()
+        .arg("-s")
+        .arg(t.library())
+        .arg("-o")
+        .arg(t.out())
+        .args(args)
+        .output()
+        .expect("run photo_organizer");
+    if out.status.code() == Some(2) {
+        panic!(
+            "photo_organizer failed fatally (is `photo_organizer setup` done? scripts/test.sh does it):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
