@@ -1,29 +1,40 @@
-//! Wires the stages: scan -> (decode pool -> one inference thread) -> cluster -> plan -> execute
-//! -> report. The only module that uses `anyhow::Context`; everything below returns typed errors.
+//! Wires the stages: scan -> hash -> (cache | decode pool -> one inference thread -> cache) ->
+//! cluster -> identify -> plan -> execute -> report. The only module that uses
+//! `anyhow::Context`; everything below returns typed errors.
 
 use std::{
-    collections::BTreeSet, io::Write, path::PathBuf, process::ExitCode, sync::mpsc, time::Instant,
+    collections::{BTreeSet, HashMap},
+    fs::File,
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::mpsc,
+    time::{Instant, UNIX_EPOCH},
 };
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use po_backend_api::FaceBackend;
 use rayon::prelude::*;
+use sha2::Digest;
 
 use crate::{
+    cache::{Cache, FaceKey, StoredAnalysis},
     cluster::{cluster, ClusterParams},
-    config::{Config, Mode, OrganizeConfig, ProgressStyle},
+    config::{Config, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle},
     decode::DecodeLimits,
     execute::{execute, ExecReport, OpOutcome},
-    exif::ExifInfo,
-    faces::{analyse, prepare, FaceRecord},
-    plan::{destinations, person_folder, plan, Destination, PlacedPhoto, Plan},
+    faces::{analyse, prepare, PREPROCESSING_VERSION},
+    models::{Manifest, Role},
+    people::{folder_names, identify, PeopleState},
+    plan::{destinations, plan, Destination, Layout, PlacedPhoto, Plan},
     progress::{Bars, Lines, ProgressSink},
     report::{
-        print_json, render_summary, write_manifest, FaceEntry, Manifest, PersonEntry, PhotoEntry,
-        PhotoError, PhotoStatus, Stage, Summary, MANIFEST_SCHEMA,
+        html::write_report, print_json, render_summary, write_manifest, FaceEntry,
+        Manifest as RunManifest, PersonEntry, PhotoEntry, PhotoError, PhotoStatus, Stage, Summary,
+        MANIFEST_SCHEMA,
     },
     scan::{scan, PhotoRef},
-    setup,
+    setup::{self, file_digest},
 };
 
 /// Some photos could not be processed; the rest were.
@@ -32,10 +43,16 @@ pub const EXIT_WITH_ERRORS: u8 = 1;
 /// output.
 pub const EXIT_FATAL: u8 = 2;
 
+/// Most photos analysed between two cache commits: a killed run loses at most this many.
+const CACHE_BATCH: usize = 8;
+/// Longest time between two cache commits.
+const CACHE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {
         Mode::Setup { check } => run_setup(config, *check),
-        Mode::Organize(c) => organize(c, config.verbose),
+        Mode::People(p) => run_people(config, p),
+        Mode::Organize(c) => organize(c, &config.cache_dir, config.verbose),
     }
 }
 
@@ -49,6 +66,115 @@ fn run_setup(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
             "{not_ready} file(s) missing or corrupt: run `photo_organizer setup`"
         )?;
         return Ok(ExitCode::from(EXIT_WITH_ERRORS));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_cache(dir: &Path) -> anyhow::Result<Cache> {
+    Cache::open(dir).with_context(|| format!("cannot use the cache in {}", dir.display()))
+}
+
+fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
+    let mut cache = open_cache(&config.cache_dir)?;
+    let stats = cache.person_stats(&p.collection)?;
+    let exists = |id: u32| stats.iter().any(|s| s.id == id);
+    let missing = |id: u32| {
+        anyhow::anyhow!(
+            "no person {id} in {}; `photo_organizer people -o {}` lists them",
+            p.collection,
+            p.collection
+        )
+    };
+    match &p.action {
+        PeopleAction::List => {
+            let rows: Vec<serde_json::Value> = stats
+                .iter()
+                .map(|s| {
+                    let sample = s
+                        .sample_sha256
+                        .as_deref()
+                        .and_then(|sha| cache.path_of(sha).ok().flatten());
+                    serde_json::json!({
+                        "id": s.id,
+                        "name": s.name,
+                        "folder": crate::people::folder_name(s.id, s.name.as_deref()),
+                        "faces": s.faces,
+                        "sample": sample,
+                    })
+                })
+                .collect();
+            if p.json {
+                print_json(&rows)?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                for r in &rows {
+                    writeln!(
+                        out,
+                        "{:>4}  {:<24} {:>5} faces  {}",
+                        r["id"],
+                        r["name"].as_str().unwrap_or("-"),
+                        r["faces"],
+                        r["sample"].as_str().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        PeopleAction::Name { id, name } => {
+            if !exists(*id) {
+                return Err(missing(*id));
+            }
+            let old = stats
+                .iter()
+                .find(|s| s.id == *id)
+                .and_then(|s| s.name.clone());
+            cache.set_name(&p.collection, *id, Some(name))?;
+            // Rename the folder now, if that replaces nothing; otherwise the next run fills
+            // the new one.
+            let out = Path::new(&p.collection);
+            let from = out.join(crate::people::folder_name(*id, old.as_deref()));
+            let to = out.join(crate::people::folder_name(*id, Some(name)));
+            if from.is_dir() && !to.exists() {
+                std::fs::rename(&from, &to).with_context(|| {
+                    format!("cannot rename {} to {}", from.display(), to.display())
+                })?;
+            }
+            eprintln!("person {id} is now {name:?} (folder {})", to.display());
+        }
+        PeopleAction::Merge { keep, other } => {
+            for id in [keep, other] {
+                if !exists(*id) {
+                    return Err(missing(*id));
+                }
+            }
+            cache.merge(&p.collection, *keep, *other)?;
+            eprintln!("person {other} merged into {keep}; re-run to update the folders");
+        }
+        PeopleAction::Reject { id, photo, face } => {
+            let (sha, _) =
+                file_digest(photo).with_context(|| format!("cannot read {}", photo.display()))?;
+            let assigned = cache.assigned_faces(&p.collection, &sha)?;
+            let faces: Vec<u32> = assigned
+                .iter()
+                .filter(|(idx, person)| person == id && face.is_none_or(|f| f == *idx))
+                .map(|(idx, _)| *idx)
+                .collect();
+            let faces = match (faces.is_empty(), face) {
+                (false, _) => faces,
+                // Not assigned now, but remember it so a later run never assigns it.
+                (true, Some(f)) => vec![*f],
+                (true, None) => bail!(
+                    "no face of {} belongs to person {id}; give --face N (see manifest.json)",
+                    photo.display()
+                ),
+            };
+            for f in &faces {
+                cache.reject(&p.collection, &(sha.clone(), *f), *id)?;
+            }
+            eprintln!(
+                "face(s) {faces:?} of {} will not be put in person {id} again; re-run to update the folders",
+                photo.display()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -83,46 +209,134 @@ fn build_backend(_: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
     .into())
 }
 
-/// What the face stage learned about one photo.
-struct Analysed {
-    faces: Vec<FaceRecord>,
-    width: u32,
-    height: u32,
-    exif: ExifInfo,
+/// What a cached result depends on: the models, the detector threshold and the preprocessing.
+fn model_key(c: &OrganizeConfig) -> String {
+    let m = Manifest::builtin();
+    format!(
+        "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
+        m.default_for(Role::Detector).id,
+        c.detect.score_threshold,
+        m.default_for(Role::Embedder).id
+    )
 }
 
-/// Decodes on a rayon pool and runs the backend on this thread, photo by photo as they arrive.
+/// Holds a lock for the output directory during the run (a file in the cache, so a run that
+/// fails early leaves no trace in OUT); a second run into the same OUT refuses to start.
+fn lock_output(cache_dir: &Path, collection: &str, out: &Path) -> anyhow::Result<File> {
+    let dir = cache_dir.join("locks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let digest: String = sha2::Sha256::digest(collection.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let path = dir.join(format!("{digest}.lock"));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another photo_organizer run is writing to {}; wait for it to finish",
+            out.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// One photo to identify: from the library, or from `--known` with the name it labels.
+struct Item {
+    photo: PhotoRef,
+    known_name: Option<String>,
+}
+
+/// Content hashes: from the store when size and mtime are unchanged, else computed in parallel.
+fn hash_all(items: &[Item], cache: &mut Cache) -> anyhow::Result<Vec<Result<String, String>>> {
+    let mut known: Vec<Option<String>> = Vec::with_capacity(items.len());
+    for it in items {
+        known.push(cache.known_hash(&it.photo.path, it.photo.size, it.photo.mtime)?);
+    }
+    let hashed: Vec<Result<String, String>> = items
+        .par_iter()
+        .zip(known.par_iter())
+        .map(|(it, k)| match k {
+            Some(sha) => Ok(sha.clone()),
+            None => file_digest(&it.photo.path)
+                .map(|(sha, _)| sha)
+                .map_err(|e| format!("cannot read file: {e}")),
+        })
+        .collect();
+    let fresh: Vec<_> = items
+        .iter()
+        .zip(&known)
+        .zip(&hashed)
+        .filter(|((_, k), _)| k.is_none())
+        .filter_map(|((it, _), h)| {
+            h.as_ref().ok().map(|sha| {
+                (
+                    it.photo.path.clone(),
+                    it.photo.size,
+                    it.photo.mtime,
+                    sha.clone(),
+                )
+            })
+        })
+        .collect();
+    cache.put_hashes(&fresh)?;
+    Ok(hashed)
+}
+
+/// Counters of the work the models did.
+#[derive(Default)]
+struct Work {
+    decoded: usize,
+    detector_calls: usize,
+    embedder_calls: usize,
+}
+
+/// Decodes `todo` on a rayon pool and runs the backend on this thread as photos arrive,
+/// committing results to the cache every [`CACHE_BATCH`] photos or [`CACHE_INTERVAL`], before
+/// the photos are reported done.
+#[allow(clippy::too_many_arguments)]
 fn analyse_all(
-    photos: &[PhotoRef],
+    todo: &[(usize, String)],
+    items: &[Item],
     backend: &mut dyn FaceBackend,
-    threads: usize,
+    cache: &mut Cache,
+    model_key: &str,
+    c: &OrganizeConfig,
     progress: &dyn ProgressSink,
     verbose: bool,
-) -> anyhow::Result<Vec<Result<Analysed, PhotoError>>> {
+    work: &mut Work,
+) -> anyhow::Result<HashMap<usize, Result<StoredAnalysis, PhotoError>>> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(c.threads)
         .build()
         .context("cannot start the decoding threads")?;
     let limits = DecodeLimits::default();
-    let mut results: Vec<Option<Result<Analysed, PhotoError>>> =
-        (0..photos.len()).map(|_| None).collect();
+    let mut results = HashMap::new();
+    let mut batch: Vec<(String, StoredAnalysis)> = Vec::new();
+    let mut last_commit = Instant::now();
     // Bounded: at most this many decoded photos wait in memory for the inference thread.
-    let (tx, rx) = mpsc::sync_channel(threads * 2);
-    progress.start("faces", Some(photos.len() as u64));
-    std::thread::scope(|s| {
+    let (tx, rx) = mpsc::sync_channel(c.threads * 2);
+    progress.start("faces", Some(todo.len() as u64));
+    let outcome = std::thread::scope(|s| -> anyhow::Result<()> {
         s.spawn(|| {
             pool.install(|| {
-                photos
-                    .par_iter()
-                    .enumerate()
-                    .for_each_with(tx, |tx, (i, p)| {
-                        // A send fails only when the receiver has gone; nothing is left to do then.
-                        let _ = tx.send((i, prepare(&p.path, &limits)));
-                    })
+                todo.par_iter().for_each_with(tx, |tx, (i, _)| {
+                    // A send fails only when the receiver has gone; nothing is left to do then.
+                    let _ = tx.send((*i, prepare(&items[*i].photo.path, &limits)));
+                })
             })
         });
+        let sha_of: HashMap<usize, &String> = todo.iter().map(|(i, s)| (*i, s)).collect();
         for (i, prepared) in rx {
-            let photo = &photos[i];
+            let photo = &items[i].photo;
             let error = |stage, cause: String| PhotoError {
                 path: photo.path.clone(),
                 stage,
@@ -130,82 +344,216 @@ fn analyse_all(
             };
             let result = match prepared {
                 Err(e) => Err(error(Stage::Decode, e.to_string())),
-                Ok(p) => match analyse(backend, &p) {
-                    Ok(faces) => Ok(Analysed {
-                        faces,
-                        width: p.rgb.width(),
-                        height: p.rgb.height(),
-                        exif: p.exif,
-                    }),
-                    Err(e) => Err(error(Stage::Faces, e.to_string())),
-                },
+                Ok(p) => {
+                    work.decoded += 1;
+                    work.detector_calls += 1;
+                    match analyse(backend, &p) {
+                        Ok(a) => {
+                            work.embedder_calls += a.faces.len();
+                            Ok(a)
+                        }
+                        Err(e) => Err(error(Stage::Faces, e.to_string())),
+                    }
+                }
             };
             match &result {
                 Err(e) => progress.message(&format!("skipped {}: {}", e.path.display(), e.cause)),
-                Ok(a) if verbose => progress.message(&format!(
-                    "{}: {} face(s)",
-                    photo.rel_path.display(),
-                    a.faces.len()
-                )),
-                Ok(_) => {}
+                Ok(a) => {
+                    batch.push((sha_of[&i].clone(), a.clone()));
+                    if batch.len() >= CACHE_BATCH || last_commit.elapsed() >= CACHE_INTERVAL {
+                        cache.put_analyses(model_key, &batch)?;
+                        batch.clear();
+                        last_commit = Instant::now();
+                    }
+                    if verbose {
+                        progress.message(&format!(
+                            "{}: {} face(s)",
+                            photo.rel_path.display(),
+                            a.faces.len()
+                        ));
+                    }
+                }
             }
-            results[i] = Some(result);
+            results.insert(i, result);
             progress.advance(1);
         }
+        cache.put_analyses(model_key, &batch)?;
+        Ok(())
     });
     progress.finish();
-    Ok(results
-        .into_iter()
-        .map(|r| r.expect("every photo is sent exactly once"))
-        .collect())
+    outcome?;
+    Ok(results)
 }
 
-fn organize(c: &OrganizeConfig, verbose: bool) -> anyhow::Result<ExitCode> {
+/// Year of a Unix time (UTC), by the civil-from-days algorithm.
+fn year_of_unix(secs: i64) -> i32 {
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2)) as i32
+}
+
+fn year_taken(analysis: &StoredAnalysis, photo: &PhotoRef) -> Option<i32> {
+    analysis
+        .date_taken
+        .as_deref()
+        .and_then(|d| d.get(..4)?.parse().ok())
+        .or_else(|| {
+            let secs = photo.mtime?.duration_since(UNIX_EPOCH).ok()?.as_secs();
+            Some(year_of_unix(secs as i64))
+        })
+}
+
+fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let progress: Box<dyn ProgressSink> = match c.progress {
         ProgressStyle::Bars => Box::<Bars>::default(),
         ProgressStyle::Plain => Box::<Lines>::default(),
     };
-
-    let mut backend = build_backend(c).context("cannot start the face backend")?;
+    let _lock = if c.dry_run {
+        None
+    } else {
+        Some(lock_output(cache_dir, &c.collection, &c.output)?)
+    };
+    let mut cache = open_cache(cache_dir)?;
+    let model_key = model_key(c);
 
     progress.start("scan", None);
     let scanned = scan(&c.source, &c.output);
-    progress.advance(scanned.photos.len() as u64);
-    progress.finish();
-    let photos = scanned.photos;
-    let mut errors: Vec<PhotoError> = scanned
-        .errors
+    let mut errors: Vec<PhotoError> = Vec::new();
+    let mut scan_errors = scanned.errors;
+    let mut items: Vec<Item> = scanned
+        .photos
         .into_iter()
-        .map(|e| PhotoError {
-            path: e.path,
-            stage: Stage::Scan,
-            cause: e.cause,
+        .map(|photo| Item {
+            photo,
+            known_name: None,
         })
         .collect();
+    let library_len = items.len();
+    if let Some(known_dir) = &c.known {
+        let known = scan(known_dir, &c.output);
+        scan_errors.extend(known.errors);
+        for photo in known.photos {
+            let mut parts = photo.rel_path.components();
+            match (parts.next(), parts.next()) {
+                (Some(name), Some(_)) => items.push(Item {
+                    known_name: Some(name.as_os_str().to_string_lossy().into_owned()),
+                    photo,
+                }),
+                _ => progress.message(&format!(
+                    "ignored {}: --known photos go in DIR/<Name>/",
+                    photo.path.display()
+                )),
+            }
+        }
+    }
+    progress.advance(items.len() as u64);
+    progress.finish();
+    errors.extend(scan_errors.into_iter().map(|e| PhotoError {
+        path: e.path,
+        stage: Stage::Scan,
+        cause: e.cause,
+    }));
 
-    let analysed = analyse_all(
-        &photos,
-        backend.as_mut(),
-        c.threads,
-        progress.as_ref(),
-        verbose,
-    )?;
+    progress.start("hash", Some(items.len() as u64));
+    let hashes = hash_all(&items, &mut cache)?;
+    progress.advance(items.len() as u64);
+    progress.finish();
 
-    // Every face of every analysed photo, in photo order, as (photo, face) -> embedding.
-    let face_index: Vec<(usize, usize)> = analysed
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.as_ref().ok().map(|a| (i, a)))
-        .flat_map(|(i, a)| (0..a.faces.len()).map(move |f| (i, f)))
-        .collect();
-    let embeddings: Vec<Vec<f32>> = face_index
-        .iter()
-        .map(|&(i, f)| match &analysed[i] {
-            Ok(a) => a.faces[f].embedding.clone(),
-            Err(_) => unreachable!("only analysed photos are indexed"),
-        })
-        .collect();
+    // The first item of each content is analysed; later ones are duplicates of it.
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut duplicate_of: HashMap<usize, usize> = HashMap::new();
+    let mut analyses: HashMap<usize, StoredAnalysis> = HashMap::new();
+    let mut todo: Vec<(usize, String)> = Vec::new();
+    let mut photo_errors: HashMap<usize, PhotoError> = HashMap::new();
+    for (i, h) in hashes.iter().enumerate() {
+        match h {
+            Err(cause) => {
+                photo_errors.insert(
+                    i,
+                    PhotoError {
+                        path: items[i].photo.path.clone(),
+                        stage: Stage::Decode,
+                        cause: cause.clone(),
+                    },
+                );
+            }
+            Ok(sha) => {
+                if let Some(&first) = first_of.get(sha.as_str()) {
+                    duplicate_of.insert(i, first);
+                    continue;
+                }
+                first_of.insert(sha, i);
+                match cache.analysis(sha, &model_key)? {
+                    Some(a) => {
+                        analyses.insert(i, a);
+                    }
+                    None => todo.push((i, sha.clone())),
+                }
+            }
+        }
+    }
+    let cache_hits = analyses.len();
+
+    let mut work = Work::default();
+    let mut backend: Option<Box<dyn FaceBackend>> = None;
+    if !todo.is_empty() {
+        let b = backend.insert(build_backend(c).context("cannot start the face backend")?);
+        let results = analyse_all(
+            &todo,
+            &items,
+            b.as_mut(),
+            &mut cache,
+            &model_key,
+            c,
+            progress.as_ref(),
+            verbose,
+            &mut work,
+        )?;
+        for (i, r) in results {
+            match r {
+                Ok(a) => {
+                    analyses.insert(i, a);
+                }
+                Err(e) => {
+                    photo_errors.insert(i, e);
+                }
+            }
+        }
+    }
+
+    // Every face of every analysed item, in item order.
+    let mut face_keys: Vec<FaceKey> = Vec::new();
+    let mut face_owner: Vec<usize> = Vec::new();
+    let mut embeddings: Vec<Vec<f32>> = Vec::new();
+    let mut known_faces: HashMap<usize, String> = HashMap::new();
+    for (i, h) in hashes.iter().enumerate() {
+        let (Ok(sha), Some(a)) = (h, analyses.get(&i)) else {
+            continue;
+        };
+        // A known photo names only its largest face.
+        let largest = a
+            .faces
+            .iter()
+            .enumerate()
+            .max_by(|x, y| (x.1.bbox[2] - x.1.bbox[0]).total_cmp(&(y.1.bbox[2] - y.1.bbox[0])))
+            .map(|(f, _)| f);
+        for (f, face) in a.faces.iter().enumerate() {
+            if let (Some(name), Some(l)) = (&items[i].known_name, largest) {
+                if l == f {
+                    known_faces.insert(embeddings.len(), name.clone());
+                }
+            }
+            face_keys.push((sha.clone(), f as u32));
+            face_owner.push(i);
+            embeddings.push(face.embedding.clone());
+        }
+    }
     progress.start("cluster", Some(embeddings.len() as u64));
     let labels = cluster(
         &embeddings,
@@ -218,57 +566,86 @@ fn organize(c: &OrganizeConfig, verbose: bool) -> anyhow::Result<ExitCode> {
     progress.advance(embeddings.len() as u64);
     progress.finish();
 
-    let mut face_people: Vec<Vec<Option<usize>>> = analysed
-        .iter()
-        .map(|r| r.as_ref().map_or(Vec::new(), |a| vec![None; a.faces.len()]))
-        .collect();
-    for (&(i, f), label) in face_index.iter().zip(&labels) {
-        face_people[i][f] = *label;
+    let state = PeopleState {
+        assignments: cache
+            .assignments(&c.collection, &model_key)?
+            .into_iter()
+            .collect(),
+        names: cache.people(&c.collection)?.into_iter().collect(),
+        rejections: cache.rejections(&c.collection)?.into_iter().collect(),
+    };
+    let ids = identify(&face_keys, &labels, &known_faces, &state);
+    if !c.dry_run {
+        let assigned: Vec<(FaceKey, u32)> = face_keys
+            .iter()
+            .zip(&ids.person_of_face)
+            .filter_map(|(k, p)| p.map(|p| (k.clone(), p)))
+            .collect();
+        cache.save_assignments(&c.collection, &model_key, &assigned)?;
+        for (id, name) in &ids.names {
+            if name.is_some() && state.names.get(id) != Some(name) {
+                cache.set_name(&c.collection, *id, name.as_deref())?;
+            }
+        }
     }
-    let placed: Vec<PlacedPhoto> = photos
+    let mut person_of: HashMap<usize, Vec<Option<u32>>> = HashMap::new();
+    for (owner, p) in face_owner.iter().zip(&ids.person_of_face) {
+        person_of.entry(*owner).or_default().push(*p);
+    }
+    let folders = folder_names(&ids.names);
+
+    let placed_items: Vec<usize> = (0..library_len)
+        .filter(|i| analyses.contains_key(i))
+        .collect();
+    let placed: Vec<PlacedPhoto> = placed_items
         .iter()
-        .zip(&analysed)
-        .zip(&face_people)
-        .filter(|((_, r), _)| r.is_ok())
-        .map(|((p, _), people)| PlacedPhoto {
-            src: p.path.clone(),
-            rel_path: p.rel_path.clone(),
-            destinations: destinations(people),
+        .map(|&i| PlacedPhoto {
+            src: items[i].photo.path.clone(),
+            rel_path: items[i].photo.rel_path.clone(),
+            destinations: destinations(person_of.get(&i).map_or(&[][..], Vec::as_slice)),
+            year: year_taken(&analyses[&i], &items[i].photo),
         })
         .collect();
-    // Index from placed back to photos, for the manifest.
-    let placed_to_photo: Vec<usize> = (0..photos.len()).filter(|&i| analysed[i].is_ok()).collect();
-    let the_plan = plan(&placed);
+    let layout = Layout {
+        folders: folders.clone(),
+        by_year: c.by_year,
+    };
+    let the_plan = plan(&placed, &layout);
 
     let exec = if c.dry_run {
         print_plan(&the_plan, c)?;
         ExecReport::default()
     } else {
-        execute(&the_plan, &c.output, progress.as_ref())
+        execute(&the_plan, &c.output, c.transfer, progress.as_ref())
     };
 
-    let mut copied_to: Vec<Vec<PathBuf>> = vec![Vec::new(); photos.len()];
+    let mut copied_to: HashMap<usize, Vec<PathBuf>> = HashMap::new();
     for (k, op) in the_plan.ops.iter().enumerate() {
-        let photo = placed_to_photo[op.photo];
+        let item = placed_items[op.photo];
         match exec.outcomes.get(k) {
             Some(OpOutcome::Failed(cause)) => errors.push(PhotoError {
-                path: photos[photo].path.clone(),
+                path: items[item].photo.path.clone(),
                 stage: Stage::Copy,
                 cause: cause.clone(),
             }),
-            Some(_) => copied_to[photo].push(op.dst.clone()),
+            Some(_) => copied_to.entry(item).or_default().push(op.dst.clone()),
             None => {}
         }
     }
-    errors.extend(analysed.iter().filter_map(|r| r.as_ref().err().cloned()));
+    let mut photo_error_list: Vec<(usize, PhotoError)> = photo_errors.clone().into_iter().collect();
+    photo_error_list.sort_by_key(|(i, _)| *i);
+    errors.extend(photo_error_list.into_iter().map(|(_, e)| e));
 
-    let people_count = labels.iter().flatten().collect::<BTreeSet<_>>().len();
+    let people_in_library: BTreeSet<u32> = placed_items
+        .iter()
+        .flat_map(|i| person_of.get(i).into_iter().flatten().flatten().copied())
+        .collect();
     let count_dest = |d: Destination| placed.iter().filter(|p| p.destinations == [d]).count();
     let elapsed = started.elapsed().as_secs_f64();
     let summary = Summary {
-        photos: photos.len(),
-        faces: embeddings.len(),
-        people: people_count,
+        photos: library_len,
+        faces: placed_items.iter().map(|i| analyses[i].faces.len()).sum(),
+        people: people_in_library.len(),
         photos_with_people: placed
             .iter()
             .filter(|p| matches!(p.destinations.first(), Some(Destination::Person(_))))
@@ -282,24 +659,124 @@ fn organize(c: &OrganizeConfig, verbose: bool) -> anyhow::Result<ExitCode> {
             exec.copied
         },
         already_present: exec.already_present,
+        moved: exec.moved,
+        duplicates: duplicate_of.keys().filter(|i| **i < library_len).count(),
         dry_run: c.dry_run,
         elapsed_s: elapsed,
-        photos_per_s: photos.len() as f64 / elapsed.max(1e-9),
-        backend: backend.info().clone(),
+        photos_per_s: library_len as f64 / elapsed.max(1e-9),
+        cache_hits,
+        decoded: work.decoded,
+        detector_calls: work.detector_calls,
+        embedder_calls: work.embedder_calls,
+        backend: backend.as_ref().map(|b| b.info().clone()),
     };
 
     if !c.dry_run {
-        let manifest = build_manifest(
-            c,
-            &summary,
-            &photos,
-            &analysed,
-            &face_people,
-            copied_to,
-            &errors,
-        );
+        let people: Vec<PersonEntry> = people_in_library
+            .iter()
+            .map(|&id| {
+                let faces = face_owner
+                    .iter()
+                    .zip(&ids.person_of_face)
+                    .filter(|(o, p)| **o < library_len && **p == Some(id))
+                    .count();
+                let photos = placed_items
+                    .iter()
+                    .filter(|i| person_of.get(i).is_some_and(|v| v.contains(&Some(id))))
+                    .count();
+                PersonEntry {
+                    id,
+                    name: ids.names.get(&id).cloned().flatten(),
+                    folder: folders[&id].clone(),
+                    faces,
+                    photos,
+                }
+            })
+            .collect();
+        let photo_entries: Vec<PhotoEntry> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                let analysis = analyses.get(&i);
+                let status = if let Some(e) = photo_errors.get(&i) {
+                    let _ = e;
+                    PhotoStatus::Error
+                } else if duplicate_of.contains_key(&i) {
+                    PhotoStatus::Duplicate
+                } else if it.known_name.is_some() {
+                    PhotoStatus::Known
+                } else if analysis.is_some_and(|a| a.faces.is_empty()) {
+                    PhotoStatus::NoFaces
+                } else {
+                    PhotoStatus::Faces
+                };
+                let people = person_of.get(&i);
+                PhotoEntry {
+                    source: if i < library_len {
+                        it.photo.rel_path.clone()
+                    } else {
+                        it.photo.path.clone()
+                    },
+                    status,
+                    width: analysis.map(|a| a.width),
+                    height: analysis.map(|a| a.height),
+                    date_taken: analysis.and_then(|a| a.date_taken.clone()),
+                    faces: analysis.map_or_else(Vec::new, |a| {
+                        a.faces
+                            .iter()
+                            .enumerate()
+                            .map(|(f, face)| {
+                                let person = people.and_then(|p| p.get(f).copied().flatten());
+                                FaceEntry {
+                                    bbox: face.bbox,
+                                    score: face.score,
+                                    landmarks: face.landmarks,
+                                    person,
+                                    folder: person.map(|p| folders[&p].clone()),
+                                }
+                            })
+                            .collect()
+                    }),
+                    copied_to: copied_to.remove(&i).unwrap_or_default(),
+                    duplicate_of: duplicate_of
+                        .get(&i)
+                        .map(|&f| items[f].photo.rel_path.clone()),
+                    error: photo_errors.get(&i).map(|e| e.cause.clone()),
+                }
+            })
+            .collect();
+        let manifest = RunManifest {
+            schema: MANIFEST_SCHEMA,
+            tool: format!("photo_organizer {}", env!("CARGO_PKG_VERSION")),
+            source: c.source.clone(),
+            output: c.output.clone(),
+            summary: summary.clone(),
+            people,
+            photos: photo_entries,
+            errors: errors.clone(),
+        };
         write_manifest(&c.output, &manifest)
             .with_context(|| format!("cannot write the manifest in {}", c.output.display()))?;
+        let thumbs = |id: u32| -> Vec<Vec<u8>> {
+            face_owner
+                .iter()
+                .zip(&ids.person_of_face)
+                .zip(&face_keys)
+                .filter(|((o, p), _)| **o < library_len && **p == Some(id))
+                .filter_map(|((o, _), (_, f))| analyses[o].faces[*f as usize].thumb.clone())
+                .take(12)
+                .collect()
+        };
+        let unknown_thumbs: Vec<Vec<u8>> = face_owner
+            .iter()
+            .zip(&ids.person_of_face)
+            .zip(&face_keys)
+            .filter(|((o, p), _)| **o < library_len && p.is_none())
+            .filter_map(|((o, _), (_, f))| analyses[o].faces[*f as usize].thumb.clone())
+            .take(48)
+            .collect();
+        write_report(&c.output, &manifest, &thumbs, &unknown_thumbs)
+            .with_context(|| format!("cannot write the report in {}", c.output.display()))?;
     }
     if c.json {
         if !c.dry_run {
@@ -332,81 +809,16 @@ fn print_plan(the_plan: &Plan, c: &OrganizeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_manifest(
-    c: &OrganizeConfig,
-    summary: &Summary,
-    photos: &[PhotoRef],
-    analysed: &[Result<Analysed, PhotoError>],
-    face_people: &[Vec<Option<usize>>],
-    copied_to: Vec<Vec<PathBuf>>,
-    errors: &[PhotoError],
-) -> Manifest {
-    let mut people: Vec<PersonEntry> = (0..summary.people)
-        .map(|p| PersonEntry {
-            id: person_folder(p),
-            folder: person_folder(p),
-            faces: 0,
-            photos: 0,
-        })
-        .collect();
-    for persons in face_people {
-        for p in persons.iter().flatten() {
-            people[*p].faces += 1;
-        }
-        for p in persons.iter().flatten().collect::<BTreeSet<_>>() {
-            people[*p].photos += 1;
-        }
-    }
-    let photo_entries = photos
-        .iter()
-        .zip(analysed)
-        .zip(face_people)
-        .zip(copied_to)
-        .map(|(((photo, result), persons), copied_to)| match result {
-            Ok(a) => PhotoEntry {
-                source: photo.rel_path.clone(),
-                status: if a.faces.is_empty() {
-                    PhotoStatus::NoFaces
-                } else {
-                    PhotoStatus::Faces
-                },
-                width: Some(a.width),
-                height: Some(a.height),
-                date_taken: a.exif.date_taken.clone(),
-                faces: a
-                    .faces
-                    .iter()
-                    .zip(persons)
-                    .map(|(f, p)| FaceEntry {
-                        bbox: f.bbox,
-                        score: f.score,
-                        landmarks: f.landmarks,
-                        person: p.map(person_folder),
-                    })
-                    .collect(),
-                copied_to,
-                error: None,
-            },
-            Err(e) => PhotoEntry {
-                source: photo.rel_path.clone(),
-                status: PhotoStatus::Error,
-                width: None,
-                height: None,
-                date_taken: None,
-                faces: Vec::new(),
-                copied_to,
-                error: Some(e.cause.clone()),
-            },
-        })
-        .collect();
-    Manifest {
-        schema: MANIFEST_SCHEMA,
-        tool: format!("photo_organizer {}", env!("CARGO_PKG_VERSION")),
-        source: c.source.clone(),
-        output: c.output.clone(),
-        summary: summary.clone(),
-        people,
-        photos: photo_entries,
-        errors: errors.to_vec(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_from_unix_time() {
+        assert_eq!(year_of_unix(0), 1970);
+        assert_eq!(year_of_unix(1_252_528_029), 2009); // 2009-09-09
+        assert_eq!(year_of_unix(951_782_400), 2000); // 2000-02-29
+        assert_eq!(year_of_unix(978_307_199), 2000); // 2000-12-31T23:59:59
+        assert_eq!(year_of_unix(-1), 1969);
     }
 }

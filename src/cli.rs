@@ -71,6 +71,28 @@ pub struct OrganizeArgs {
     /// Print the summary (or with --dry-run the plan) as JSON on stdout
     #[arg(long)]
     pub json: bool,
+
+    /// Photos of people you know, as DIR/<Name>/*.jpg: their groups take those names. These
+    /// photos are not copied.
+    #[arg(long, value_name = "DIR")]
+    pub known: Option<PathBuf>,
+
+    /// Move photos instead of copying: each source is removed only after all its copies are
+    /// written and verified (size and sha256)
+    #[arg(long = "move", group = "transfer")]
+    pub move_files: bool,
+
+    /// Hard-link instead of copying (same file system only; no extra space)
+    #[arg(long, group = "transfer")]
+    pub hardlink: bool,
+
+    /// Create symbolic links to the originals instead of copying
+    #[arg(long, group = "transfer")]
+    pub symlink: bool,
+
+    /// Sort inside each person's folder by year taken (EXIF DateTimeOriginal, else file time)
+    #[arg(long)]
+    pub by_year: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +104,42 @@ pub enum Command {
     /// the sha256 pinned in models/manifest.toml and stored under the cache directory:
     /// <cache>/runtime/ for libonnxruntime, <cache>/models/ for the models.
     Setup(SetupArgs),
+
+    /// List, name, merge and correct the people found in an output directory. Decisions are
+    /// kept in the cache and applied by every later run into that directory.
+    People(PeopleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeopleArgs {
+    /// The output directory whose people to show or change
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    #[command(subcommand)]
+    pub action: Option<PeopleAction>,
+
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleAction {
+    /// List people: id, name, faces, a sample photo (the default)
+    List,
+    /// Give person ID a name; their folder becomes the name on the next run
+    Name { id: u32, name: String },
+    /// Merge person OTHER into person KEEP
+    Merge { keep: u32, other: u32 },
+    /// "Not this person": take the face in PHOTO out of person ID, for this and later runs
+    Reject {
+        id: u32,
+        photo: PathBuf,
+        /// Which face of the photo (as numbered in manifest.json); default: the one assigned to ID
+        #[arg(long)]
+        face: Option<u32>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,43 @@ pub struct Config {
 pub enum Mode {
     Organize(OrganizeConfig),
     Setup { check: bool },
+    People(PeopleConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct PeopleConfig {
+    /// The output directory, canonical: the key of its people in the store.
+    pub collection: String,
+    pub action: PeopleAction,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeopleAction {
+    List,
+    Name {
+        id: u32,
+        name: String,
+    },
+    Merge {
+        keep: u32,
+        other: u32,
+    },
+    Reject {
+        id: u32,
+        photo: PathBuf,
+        face: Option<u32>,
+    },
+}
+
+/// How a photo reaches its folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transfer {
+    Copy,
+    Move,
+    Hardlink,
+    Symlink,
 }
 
 /// How progress is shown.
@@ -52,6 +89,30 @@ pub struct OrganizeConfig {
     pub runtime_candidates: Vec<(PathBuf, String)>,
     pub detector_model: PathBuf,
     pub embedder_model: PathBuf,
+    pub known: Option<PathBuf>,
+    pub transfer: Transfer,
+    pub by_year: bool,
+    /// `output` as the key of its people in the store.
+    pub collection: String,
+}
+
+/// The canonical form of a path that may not exist yet (its nearest existing ancestor is
+/// resolved, the rest appended), so one directory always gives one key.
+pub fn canonical_key(path: &Path) -> String {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut key = existing.canonicalize().unwrap_or(existing);
+    key.extend(rest.iter().rev());
+    key.to_string_lossy().into_owned()
 }
 
 /// `$XDG_CACHE_HOME/photo_organizer`, else `~/.cache/photo_organizer`.
@@ -103,6 +164,7 @@ impl TryFrom<Cli> for Config {
         };
         let mode = match cli.command {
             Some(Command::Setup(args)) => Mode::Setup { check: args.check },
+            Some(Command::People(args)) => Mode::People(people_config(args)?),
             None => Mode::Organize(organize_config(cli.organize, &cache_dir)?),
         };
         Ok(Config {
@@ -111,6 +173,43 @@ impl TryFrom<Cli> for Config {
             mode,
         })
     }
+}
+
+fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
+    use crate::cli::PeopleAction as Cli;
+    if !args.output.is_dir() {
+        bail!(
+            "{} is not an output directory of photo_organizer; run `photo_organizer -s LIBRARY -o {}` first",
+            args.output.display(),
+            args.output.display()
+        );
+    }
+    let action = match args.action.unwrap_or(Cli::List) {
+        Cli::List => PeopleAction::List,
+        Cli::Name { id, name } => {
+            if name.trim().is_empty() {
+                bail!("a person's name cannot be empty");
+            }
+            PeopleAction::Name { id, name }
+        }
+        Cli::Merge { keep, other } => {
+            if keep == other {
+                bail!("cannot merge person {keep} into itself");
+            }
+            PeopleAction::Merge { keep, other }
+        }
+        Cli::Reject { id, photo, face } => PeopleAction::Reject {
+            id,
+            photo: std::path::absolute(&photo)
+                .with_context(|| format!("cannot resolve {}", photo.display()))?,
+            face,
+        },
+    };
+    Ok(PeopleConfig {
+        collection: canonical_key(&args.output),
+        action,
+        json: args.json,
+    })
 }
 
 fn organize_config(
@@ -153,6 +252,18 @@ fn organize_config(
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let known = match args.known {
+        Some(k) if !k.is_dir() => bail!("--known {} is not a directory", k.display()),
+        Some(k) => Some(k.canonicalize().context("cannot resolve --known")?),
+        None => None,
+    };
+    let transfer = match (args.move_files, args.hardlink, args.symlink) {
+        (true, _, _) => Transfer::Move,
+        (_, true, _) => Transfer::Hardlink,
+        (_, _, true) => Transfer::Symlink,
+        _ => Transfer::Copy,
+    };
+    let collection = canonical_key(&output);
     let manifest = Manifest::builtin();
     let interactive = std::io::stderr().is_terminal();
     Ok(OrganizeConfig {
@@ -175,5 +286,9 @@ fn organize_config(
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
         detector_model: manifest.default_for(Role::Detector).path_in(cache_dir),
         embedder_model: manifest.default_for(Role::Embedder).path_in(cache_dir),
+        known,
+        transfer,
+        by_year: args.by_year,
+        collection,
     })
 }

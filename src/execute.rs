@@ -2,7 +2,8 @@
 //! and then linked into place with a call that fails if the name exists, so an existing file is
 //! never replaced and an interrupted run leaves no half-written photo under a real name. A
 //! destination that already holds the same bytes counts as already present. The source is only
-//! ever read.
+//! ever read, except with `--move`: a source is removed only once every copy of it is in place
+//! and verified by size and sha256.
 
 use std::{
     fs::{self, File},
@@ -12,7 +13,7 @@ use std::{
 
 use serde::Serialize;
 
-use crate::{plan::Plan, progress::ProgressSink};
+use crate::{config::Transfer, plan::Plan, progress::ProgressSink, setup::file_digest};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,29 +28,111 @@ pub struct ExecReport {
     pub copied: usize,
     pub already_present: usize,
     pub failed: usize,
+    /// Sources removed by `--move`.
+    pub moved: usize,
     /// One outcome per plan op, in plan order.
     #[serde(skip)]
     pub outcomes: Vec<OpOutcome>,
 }
 
-pub fn execute(plan: &Plan, out_root: &Path, progress: &dyn ProgressSink) -> ExecReport {
+pub fn execute(
+    plan: &Plan,
+    out_root: &Path,
+    transfer: Transfer,
+    progress: &dyn ProgressSink,
+) -> ExecReport {
     let mut report = ExecReport::default();
     progress.start("copy", Some(plan.ops.len() as u64));
-    for op in &plan.ops {
-        let outcome = match place(&op.src, &out_root.join(&op.dst)) {
-            Ok(o) => o,
-            Err(e) => OpOutcome::Failed(format!("{}: {e}", op.dst.display())),
-        };
-        match &outcome {
-            OpOutcome::Copied => report.copied += 1,
-            OpOutcome::AlreadyPresent => report.already_present += 1,
-            OpOutcome::Failed(_) => report.failed += 1,
+    // Ops of one photo are consecutive in a plan; a moved source goes only after all of them.
+    let mut start = 0;
+    while start < plan.ops.len() {
+        let photo = plan.ops[start].photo;
+        let end = plan.ops[start..]
+            .iter()
+            .position(|op| op.photo != photo)
+            .map_or(plan.ops.len(), |n| start + n);
+        let group = &plan.ops[start..end];
+        for op in group {
+            let dst = out_root.join(&op.dst);
+            let outcome = match transfer {
+                Transfer::Copy | Transfer::Move => place(&op.src, &dst),
+                Transfer::Hardlink => link(&op.src, &dst, |s, d| fs::hard_link(s, d)),
+                Transfer::Symlink => link(&op.src, &dst, symlink),
+            }
+            .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())));
+            match &outcome {
+                OpOutcome::Copied => report.copied += 1,
+                OpOutcome::AlreadyPresent => report.already_present += 1,
+                OpOutcome::Failed(_) => report.failed += 1,
+            }
+            report.outcomes.push(outcome);
+            progress.advance(1);
         }
-        report.outcomes.push(outcome);
-        progress.advance(1);
+        if transfer == Transfer::Move {
+            let placed = &report.outcomes[start..end];
+            if placed.iter().all(|o| !matches!(o, OpOutcome::Failed(_))) {
+                let dsts: Vec<PathBuf> = group.iter().map(|op| out_root.join(&op.dst)).collect();
+                match remove_verified(&group[0].src, &dsts) {
+                    Ok(()) => report.moved += 1,
+                    Err(e) => {
+                        report.failed += 1;
+                        progress.message(&format!("kept {}: {e}", group[0].src.display()));
+                    }
+                }
+            }
+        }
+        start = end;
     }
     progress.finish();
     report
+}
+
+#[cfg(unix)]
+fn symlink(src: &Path, dst: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(src, dst)
+}
+
+#[cfg(not(unix))]
+fn symlink(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::other(
+        "symbolic links are supported on Unix only; use --hardlink or copy",
+    ))
+}
+
+/// Links `dst` to `src` with `make`, which must fail rather than replace an existing name.
+fn link(
+    src: &Path,
+    dst: &Path,
+    make: impl Fn(&Path, &Path) -> io::Result<()>,
+) -> io::Result<OpOutcome> {
+    if let Some(parent) = dst.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match make(src, dst) {
+        Ok(()) => Ok(OpOutcome::Copied),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if fs::read_link(dst).is_ok_and(|target| target == src) {
+                Ok(OpOutcome::AlreadyPresent)
+            } else {
+                existing_outcome(src, dst)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes `src` once every copy matches it by size and sha256.
+fn remove_verified(src: &Path, copies: &[PathBuf]) -> io::Result<()> {
+    let want = file_digest(src)?;
+    for c in copies {
+        if file_digest(c)? != want {
+            return Err(io::Error::other(format!(
+                "{} does not match the source; source not removed",
+                c.display()
+            )));
+        }
+    }
+    fs::remove_file(src)
 }
 
 fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
@@ -136,7 +219,7 @@ mod tests {
                 photo: 0,
             }],
         };
-        let first = execute(&plan, &out, &Silent);
+        let first = execute(&plan, &out, Transfer::Copy, &Silent);
         assert_eq!(
             (first.copied, first.already_present, first.failed),
             (1, 0, 0)
@@ -146,11 +229,11 @@ mod tests {
             b"photo bytes"
         );
 
-        let second = execute(&plan, &out, &Silent);
+        let second = execute(&plan, &out, Transfer::Copy, &Silent);
         assert_eq!((second.copied, second.already_present), (0, 1));
 
         fs::write(out.join("person_001/a.jpg"), b"someone else's file").unwrap();
-        let third = execute(&plan, &out, &Silent);
+        let third = execute(&plan, &out, Transfer::Copy, &Silent);
         assert_eq!(third.failed, 1);
         assert!(
             matches!(&third.outcomes[0], OpOutcome::Failed(m) if m.contains("not overwritten"))
@@ -166,5 +249,59 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+
+    fn two_folder_plan(src: &Path) -> Plan {
+        let op = |dst: &str| CopyOp {
+            src: src.to_path_buf(),
+            dst: dst.into(),
+            photo: 0,
+        };
+        Plan {
+            ops: vec![op("a/p.jpg"), op("b/p.jpg")],
+        }
+    }
+
+    #[test]
+    fn move_removes_the_source_only_after_every_copy_is_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("p.jpg");
+        fs::write(&src, b"pixels").unwrap();
+        let out = dir.path().join("out");
+        // A different file already sits at one destination: the source must stay.
+        fs::create_dir_all(out.join("b")).unwrap();
+        fs::write(out.join("b/p.jpg"), b"other").unwrap();
+        let r = execute(&two_folder_plan(&src), &out, Transfer::Move, &Silent);
+        assert_eq!((r.copied, r.failed, r.moved), (1, 1, 0));
+        assert!(src.exists());
+
+        fs::remove_file(out.join("b/p.jpg")).unwrap();
+        let r = execute(&two_folder_plan(&src), &out, Transfer::Move, &Silent);
+        assert_eq!((r.copied, r.already_present, r.moved), (1, 1, 1));
+        assert!(!src.exists());
+        assert_eq!(fs::read(out.join("a/p.jpg")).unwrap(), b"pixels");
+        assert_eq!(fs::read(out.join("b/p.jpg")).unwrap(), b"pixels");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_idempotent_and_never_replace_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("p.jpg");
+        fs::write(&src, b"pixels").unwrap();
+        for (transfer, name) in [(Transfer::Hardlink, "hard"), (Transfer::Symlink, "sym")] {
+            let out = dir.path().join(name);
+            let plan = two_folder_plan(&src);
+            let r = execute(&plan, &out, transfer, &Silent);
+            assert_eq!(r.copied, 2, "{name}");
+            let r = execute(&plan, &out, transfer, &Silent);
+            assert_eq!(r.already_present, 2, "{name}");
+            assert_eq!(fs::read(out.join("a/p.jpg")).unwrap(), b"pixels");
+        }
+        assert!(fs::symlink_metadata(dir.path().join("sym/a/p.jpg"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&src).unwrap(), b"pixels");
     }
 }

@@ -4,15 +4,19 @@
 
 use std::path::Path;
 
-use image::RgbImage;
-use po_backend_api::{BackendError, FaceBackend, FaceBox, RgbView};
-use serde::Serialize;
+use image::{codecs::jpeg::JpegEncoder, ExtendedColorType, RgbImage};
+use po_backend_api::{AlignedFace, BackendError, FaceBackend, FaceBox, RgbView, ALIGNED_SIZE};
 
 use crate::{
     align::align_face,
+    cache::{StoredAnalysis, StoredFace},
     decode::{decode_file, shrink_to_fit, DecodeError, DecodeLimits},
     exif::ExifInfo,
 };
+
+/// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
+/// results from older versions are not reused.
+pub const PREPROCESSING_VERSION: u32 = 1;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640.
 pub const DETECT_MAX_SIDE: u32 = 640;
@@ -24,16 +28,6 @@ pub struct Prepared {
     /// Factor from `rgb` pixels to `detect` pixels.
     pub detect_scale: f32,
     pub exif: ExifInfo,
-}
-
-/// One face found in a photo, in the oriented photo's pixel coordinates.
-#[derive(Debug, Clone, Serialize)]
-pub struct FaceRecord {
-    pub bbox: [f32; 4],
-    pub score: f32,
-    pub landmarks: [[f32; 2]; 5],
-    #[serde(skip)]
-    pub embedding: Vec<f32>,
 }
 
 pub fn prepare(path: &Path, limits: &DecodeLimits) -> Result<Prepared, DecodeError> {
@@ -55,11 +49,21 @@ fn to_full_resolution(face: &FaceBox, scale: f32) -> FaceBox {
     }
 }
 
+/// The aligned crop as a small JPEG, shown in the report.
+fn thumbnail(face: &AlignedFace) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let side = ALIGNED_SIZE as u32;
+    JpegEncoder::new_with_quality(&mut out, 85)
+        .encode(&face.rgb, side, side, ExtendedColorType::Rgb8)
+        .ok()?;
+    Some(out)
+}
+
 /// Detects, aligns and embeds every face of one prepared photo.
 pub fn analyse(
     backend: &mut dyn FaceBackend,
     photo: &Prepared,
-) -> Result<Vec<FaceRecord>, BackendError> {
+) -> Result<StoredAnalysis, BackendError> {
     let (w, h) = photo.detect.dimensions();
     let view = RgbView::new(w, h, photo.detect.as_raw()).expect("RgbImage is 3 bytes a pixel");
     let boxes: Vec<FaceBox> = backend
@@ -75,15 +79,27 @@ pub fn analyse(
             aligned.push(face);
         }
     }
-    let embeddings = backend.embed(&aligned)?;
-    Ok(kept
+    let embeddings = if aligned.is_empty() {
+        Vec::new()
+    } else {
+        backend.embed(&aligned)?
+    };
+    let faces = kept
         .into_iter()
         .zip(embeddings)
-        .map(|(b, embedding)| FaceRecord {
+        .zip(&aligned)
+        .map(|((b, embedding), crop)| StoredFace {
             bbox: b.bbox,
             score: b.score,
             landmarks: b.landmarks,
             embedding,
+            thumb: thumbnail(crop),
         })
-        .collect())
+        .collect();
+    Ok(StoredAnalysis {
+        width: photo.rgb.width(),
+        height: photo.rgb.height(),
+        date_taken: photo.exif.date_taken.clone(),
+        faces,
+    })
 }

@@ -8,6 +8,7 @@
 
 pub mod align;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod execute;
 pub mod exif;
 pub mod faces;
 pub mod models;
+pub mod people;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -4,7 +4,7 @@
 //! hash, so no copy ever replaces another. Pure: no I/O; `--dry-run` prints it.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
 };
 
@@ -17,26 +17,28 @@ pub const UNKNOWN_DIR: &str = "_unknown";
 /// Where one photo belongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Destination {
-    /// A person, numbered from 0.
-    Person(usize),
+    /// A person, by stable id.
+    Person(u32),
     NoFaces,
     Unknown,
 }
 
 impl Destination {
-    pub fn folder(self) -> String {
+    /// The folder under OUT; a person missing from `folders` gets `person_NNN`.
+    pub fn folder(self, folders: &BTreeMap<u32, String>) -> String {
         match self {
-            Destination::Person(p) => person_folder(p),
+            Destination::Person(p) => folders
+                .get(&p)
+                .cloned()
+                .unwrap_or_else(|| crate::people::folder_name(p, None)),
             Destination::NoFaces => NO_FACES_DIR.into(),
             Destination::Unknown => UNKNOWN_DIR.into(),
         }
     }
 }
 
-/// `person_001` for person 0.
-pub fn person_folder(person: usize) -> String {
-    format!("person_{:03}", person + 1)
-}
+/// Folder used with `--by-year` when neither EXIF nor the file says when a photo was taken.
+pub const UNKNOWN_YEAR_DIR: &str = "unknown-year";
 
 /// A photo to place: where it is and where it belongs.
 #[derive(Debug, Clone)]
@@ -44,6 +46,17 @@ pub struct PlacedPhoto {
     pub src: PathBuf,
     pub rel_path: PathBuf,
     pub destinations: Vec<Destination>,
+    /// Year taken, for `--by-year`.
+    pub year: Option<i32>,
+}
+
+/// Options that shape the folder tree.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// Folder of each person id.
+    pub folders: BTreeMap<u32, String>,
+    /// Sub-folder per year taken inside each folder.
+    pub by_year: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +75,7 @@ pub struct Plan {
 }
 
 /// The destinations of a photo from the person of each of its faces (`None`: nobody).
-pub fn destinations(face_people: &[Option<usize>]) -> Vec<Destination> {
+pub fn destinations(face_people: &[Option<u32>]) -> Vec<Destination> {
     if face_people.is_empty() {
         return vec![Destination::NoFaces];
     }
@@ -90,7 +103,7 @@ fn suffixed(name: &Path, rel_path: &Path) -> PathBuf {
     }
 }
 
-pub fn plan(photos: &[PlacedPhoto]) -> Plan {
+pub fn plan(photos: &[PlacedPhoto], layout: &Layout) -> Plan {
     let mut order: Vec<usize> = (0..photos.len()).collect();
     order.sort_by(|&a, &b| photos[a].rel_path.cmp(&photos[b].rel_path));
     // (folder, lower-cased name) -> first library path that took it; case-insensitive so
@@ -101,7 +114,13 @@ pub fn plan(photos: &[PlacedPhoto]) -> Plan {
         let photo = &photos[i];
         let name = PathBuf::from(photo.rel_path.file_name().unwrap_or_default());
         for dest in &photo.destinations {
-            let folder = dest.folder();
+            let mut folder = dest.folder(&layout.folders);
+            if layout.by_year {
+                let year = photo
+                    .year
+                    .map_or_else(|| UNKNOWN_YEAR_DIR.to_string(), |y| y.to_string());
+                folder = format!("{folder}/{year}");
+            }
             let key = (folder.clone(), name.to_string_lossy().to_lowercase());
             let file = match taken.get(&key) {
                 Some(owner) if *owner != photo.rel_path => suffixed(&name, &photo.rel_path),
@@ -129,7 +148,39 @@ mod tests {
             src: Path::new("/lib").join(rel),
             rel_path: rel.into(),
             destinations,
+            year: None,
         }
+    }
+
+    fn plan_default(photos: &[PlacedPhoto]) -> Plan {
+        plan(photos, &Layout::default())
+    }
+
+    #[test]
+    fn named_people_and_years_shape_the_tree() {
+        let mut p1 = photo(
+            "a.jpg",
+            vec![Destination::Person(7), Destination::Person(2)],
+        );
+        p1.year = Some(2009);
+        let p2 = photo("b.jpg", vec![Destination::Unknown]);
+        let layout = Layout {
+            folders: BTreeMap::from([(7, "Ada".to_string())]),
+            by_year: true,
+        };
+        let dsts: Vec<PathBuf> = plan(&[p1, p2], &layout)
+            .ops
+            .into_iter()
+            .map(|o| o.dst)
+            .collect();
+        assert_eq!(
+            dsts,
+            vec![
+                PathBuf::from("Ada/2009/a.jpg"),
+                PathBuf::from("person_002/2009/a.jpg"),
+                PathBuf::from("_unknown/unknown-year/b.jpg")
+            ]
+        );
     }
 
     #[test]
@@ -144,13 +195,13 @@ mod tests {
 
     #[test]
     fn same_names_from_different_folders_never_collide() {
-        let p = plan(&[
-            photo("b/IMG_1.jpg", vec![Destination::Person(0)]),
+        let p = plan_default(&[
+            photo("b/IMG_1.jpg", vec![Destination::Person(1)]),
             photo(
                 "a/IMG_1.jpg",
-                vec![Destination::Person(0), Destination::Person(1)],
+                vec![Destination::Person(1), Destination::Person(2)],
             ),
-            photo("c/img_1.JPG", vec![Destination::Person(0)]),
+            photo("c/img_1.JPG", vec![Destination::Person(1)]),
         ]);
         let dsts: Vec<String> = p.ops.iter().map(|o| o.dst.display().to_string()).collect();
         // a/ sorts first and keeps the plain name in both of its folders.
@@ -163,13 +214,13 @@ mod tests {
         unique.dedup_by_key(|d| d.to_lowercase());
         assert_eq!(unique.len(), dsts.len(), "{dsts:?}");
         // Stable: the same input plans the same names.
-        let again = plan(&[
-            photo("c/img_1.JPG", vec![Destination::Person(0)]),
+        let again = plan_default(&[
+            photo("c/img_1.JPG", vec![Destination::Person(1)]),
             photo(
                 "a/IMG_1.jpg",
-                vec![Destination::Person(0), Destination::Person(1)],
+                vec![Destination::Person(1), Destination::Person(2)],
             ),
-            photo("b/IMG_1.jpg", vec![Destination::Person(0)]),
+            photo("b/IMG_1.jpg", vec![Destination::Person(1)]),
         ]);
         let mut a: Vec<_> = p.ops.iter().map(|o| (&o.src, &o.dst)).collect();
         let mut b: Vec<_> = again.ops.iter().map(|o| (&o.src, &o.dst)).collect();
@@ -180,7 +231,7 @@ mod tests {
 
     #[test]
     fn special_folders_start_with_underscore() {
-        let p = plan(&[
+        let p = plan_default(&[
             photo("x.png", vec![Destination::NoFaces]),
             photo("y.png", vec![Destination::Unknown]),
         ]);

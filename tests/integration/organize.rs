@@ -172,7 +172,7 @@ fn output_inside_the_library_is_never_scanned() {
         .add("obama2.jpg", "face_recognition/obama2.jpg");
     let inner = t.library().join("organized");
     let run = || {
-        command()
+        command(&t)
             .arg("-s")
             .arg(t.library())
             .arg("-o")
@@ -195,7 +195,7 @@ fn output_inside_the_library_is_never_scanned() {
 fn missing_runtime_names_the_fix() {
     let t = TestDir::new();
     t.add("obama.jpg", "face_recognition/obama.jpg");
-    let out = command()
+    let out = command(&t)
         .arg("-s")
         .arg(t.library())
         .arg("-o")
@@ -220,9 +220,9 @@ fn missing_runtime_names_the_fix() {
 #[test]
 fn setup_check_lists_what_is_missing() {
     let t = TestDir::new();
-    let out = command()
+    let out = command(&t)
         .args(["setup", "--check"])
-        .env("PHOTO_ORGANIZER_CACHE", t.dir.path())
+        .env("PHOTO_ORGANIZER_CACHE", t.dir.path().join("empty-cache"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

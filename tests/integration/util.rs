@@ -23,15 +23,38 @@ pub fn photo(rel: &str) -> PathBuf {
     p
 }
 
+/// The cache `photo_organizer setup` filled, as the binary resolves it.
+fn shared_cache() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PHOTO_ORGANIZER_CACHE") {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(xdg) => PathBuf::from(xdg).join("photo_organizer"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/photo_organizer")
+        }
+    }
+}
+
 pub struct TestDir {
     pub dir: tempfile::TempDir,
 }
 
 impl TestDir {
+    /// A temporary directory with its own cache database; the runtime and models are linked
+    /// from the shared cache, so counters and people are this test's alone.
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = dir.path().join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        for sub in ["runtime", "models"] {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(shared_cache().join(sub), cache.join(sub)).unwrap();
         }
+        Self { dir }
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
     }
     pub fn library(&self) -> PathBuf {
         self.dir.path().join("library")
@@ -97,15 +120,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn command() -> Command {
+/// The binary, using this test's cache.
+pub fn command(t: &TestDir) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_photo_organizer"));
-    cmd.env_remove("NO_COLOR");
+    cmd.env("PHOTO_ORGANIZER_CACHE", t.cache());
     cmd
 }
 
 /// Runs `photo_organizer -s LIBRARY -o OUT ARGS`.
 pub fn organize(t: &TestDir, args: &[&str]) -> Output {
-    let out = command()
+    let out = command(t)
         .arg("-s")
         .arg(t.library())
         .arg("-o")

@@ -9,6 +9,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub mod html;
+
 use po_backend_api::BackendInfo;
 use serde::Serialize;
 
@@ -44,10 +46,21 @@ pub struct Summary {
     pub errors: usize,
     pub copied: usize,
     pub already_present: usize,
+    /// Sources removed after verified copies (`--move`).
+    pub moved: usize,
+    /// Files with the same content as an earlier one; analysed and placed once.
+    pub duplicates: usize,
     pub dry_run: bool,
     pub elapsed_s: f64,
     pub photos_per_s: f64,
-    pub backend: BackendInfo,
+    /// Photos whose faces came from the cache.
+    pub cache_hits: usize,
+    /// Photos decoded this run.
+    pub decoded: usize,
+    pub detector_calls: usize,
+    pub embedder_calls: usize,
+    /// The backend that ran; `null` when every photo came from the cache and none was loaded.
+    pub backend: Option<BackendInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,8 +68,10 @@ pub struct FaceEntry {
     pub bbox: [f32; 4],
     pub score: f32,
     pub landmarks: [[f32; 2]; 5],
-    /// Folder of the person, or `null` when the face matched nobody.
-    pub person: Option<String>,
+    /// Id of the person, or `null` when the face matched nobody.
+    pub person: Option<u32>,
+    /// Folder of the person.
+    pub folder: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +79,10 @@ pub struct FaceEntry {
 pub enum PhotoStatus {
     Faces,
     NoFaces,
+    /// Same bytes as `duplicate_of`; placed once.
+    Duplicate,
+    /// From `--known`: labels people, is not copied.
+    Known,
     Error,
 }
 
@@ -78,12 +97,14 @@ pub struct PhotoEntry {
     pub faces: Vec<FaceEntry>,
     /// Relative to the output directory.
     pub copied_to: Vec<PathBuf>,
+    pub duplicate_of: Option<PathBuf>,
     pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PersonEntry {
-    pub id: String,
+    pub id: u32,
+    pub name: Option<String>,
     pub folder: String,
     pub faces: usize,
     pub photos: usize,
@@ -123,27 +144,36 @@ pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
     );
     let _ = writeln!(
         out,
-        "{verb} {} files, {} already present, {} errors",
-        s.copied, s.already_present, s.errors
+        "{verb} {} files, {} already present, {} duplicates, {} errors",
+        s.copied, s.already_present, s.duplicates, s.errors
     );
-    let d = &s.backend.device;
+    if s.moved > 0 {
+        let _ = writeln!(out, "moved {} source files (copies verified)", s.moved);
+    }
     let _ = writeln!(
         out,
-        "{:.1}s, {:.1} photos/s on {} via {} ({} + {}, backend {}, ONNX Runtime {})",
-        s.elapsed_s,
-        s.photos_per_s,
-        d.device,
-        d.provider,
-        s.backend.detector_model,
-        s.backend.embedder_model,
-        s.backend.backend,
-        s.backend
-            .runtime_version
-            .as_deref()
-            .unwrap_or("unknown version"),
+        "{:.1}s, {:.1} photos/s; {} from cache, {} decoded",
+        s.elapsed_s, s.photos_per_s, s.cache_hits, s.decoded
     );
-    if let Some(reason) = &d.fallback_reason {
-        let _ = writeln!(out, "fell back to {}: {reason}", d.device);
+    match &s.backend {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "ran on {} via {} ({} + {}, backend {}, ONNX Runtime {})",
+                b.device.device,
+                b.device.provider,
+                b.detector_model,
+                b.embedder_model,
+                b.backend,
+                b.runtime_version.as_deref().unwrap_or("unknown version"),
+            );
+            if let Some(reason) = &b.device.fallback_reason {
+                let _ = writeln!(out, "fell back to {}: {reason}", b.device.device);
+            }
+        }
+        None => {
+            let _ = writeln!(out, "no model ran: every photo came from the cache");
+        }
     }
     for e in errors {
         let _ = writeln!(out, "error: {}: {}", e.path.display(), e.cause);

@@ -1,0 +1,497 @@
+//! The SQLite store (`<cache>/library.sqlite`): file identity by content hash, each photo's
+//! faces per model key (detector, embedder, threshold and preprocessing version, so vector
+//! spaces never mix), and per output directory ("collection") the people: ids, names, which
+//! face belongs to whom, and faces the user rejected. Writes are grouped in transactions per
+//! batch, so a killed run keeps every batch it finished.
+
+mod migrations;
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, UNIX_EPOCH},
+};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub use migrations::MigrationError;
+
+pub const DB_NAME: &str = "library.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cannot open the cache database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("cache database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// A face as stored: everything but the photo it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFace {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub landmarks: [[f32; 2]; 5],
+    pub embedding: Vec<f32>,
+    /// A small JPEG of the face for the report.
+    pub thumb: Option<Vec<u8>>,
+}
+
+/// One photo's analysis under one model key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnalysis {
+    pub width: u32,
+    pub height: u32,
+    pub date_taken: Option<String>,
+    pub faces: Vec<StoredFace>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonStats {
+    pub id: u32,
+    pub name: Option<String>,
+    pub faces: usize,
+    pub sample_sha256: Option<String>,
+}
+
+/// A face's identity across runs: content hash of its photo and its index in that photo.
+pub type FaceKey = (String, u32);
+
+pub struct Cache {
+    conn: Connection,
+}
+
+fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn mtime_ns(mtime: Option<std::time::SystemTime>) -> i64 {
+    mtime
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(-1, |d: Duration| d.as_nanos() as i64)
+}
+
+impl Cache {
+    pub fn open(dir: &Path) -> Result<Self, CacheError> {
+        let path = dir.join(DB_NAME);
+        let open_err = |source| CacheError::Open {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| CacheError::Open {
+            path: path.clone(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        // Another run using the same cache waits for the lock instead of failing.
+        conn.busy_timeout(Duration::from_secs(60))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// In-memory store, for tests.
+    pub fn in_memory() -> Result<Self, CacheError> {
+        let mut conn = Connection::open_in_memory()?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self { conn })
+    }
+
+    /// The content hash recorded for `path` if its size and modification time are unchanged.
+    pub fn known_hash(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<Option<String>, CacheError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
+                params![path.to_string_lossy(), size as i64, mtime_ns(mtime)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn put_hashes(
+        &mut self,
+        entries: &[(PathBuf, u64, Option<std::time::SystemTime>, String)],
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (path, size, mtime, sha) in entries {
+                stmt.execute(params![
+                    path.to_string_lossy(),
+                    *size as i64,
+                    mtime_ns(*mtime),
+                    sha
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn analysis(
+        &self,
+        sha256: &str,
+        model_key: &str,
+    ) -> Result<Option<StoredAnalysis>, CacheError> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT width, height, date_taken FROM analyses WHERE sha256 = ?1 AND model_key = ?2",
+                params![sha256, model_key],
+                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, Option<String>>(2)?)),
+            )
+            .optional()?;
+        let Some((width, height, date_taken)) = head else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT bbox, score, landmarks, embedding, thumb FROM faces
+             WHERE sha256 = ?1 AND model_key = ?2 ORDER BY idx",
+        )?;
+        let faces = stmt
+            .query_map(params![sha256, model_key], |r| {
+                let bbox = blob_to_f32s(&r.get::<_, Vec<u8>>(0)?);
+                let lm = blob_to_f32s(&r.get::<_, Vec<u8>>(2)?);
+                Ok(StoredFace {
+                    bbox: [bbox[0], bbox[1], bbox[2], bbox[3]],
+                    score: r.get(1)?,
+                    landmarks: std::array::from_fn(|i| [lm[2 * i], lm[2 * i + 1]]),
+                    embedding: blob_to_f32s(&r.get::<_, Vec<u8>>(3)?),
+                    thumb: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(StoredAnalysis {
+            width,
+            height,
+            date_taken,
+            faces,
+        }))
+    }
+
+    /// Stores a batch of analyses in one transaction.
+    pub fn put_analyses(
+        &mut self,
+        model_key: &str,
+        batch: &[(String, StoredAnalysis)],
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut head = tx.prepare_cached(
+                "INSERT OR REPLACE INTO analyses (sha256, model_key, width, height, date_taken)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut clear =
+                tx.prepare_cached("DELETE FROM faces WHERE sha256 = ?1 AND model_key = ?2")?;
+            let mut face = tx.prepare_cached(
+                "INSERT INTO faces (sha256, model_key, idx, bbox, score, landmarks, embedding, thumb)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (sha, a) in batch {
+                head.execute(params![sha, model_key, a.width, a.height, a.date_taken])?;
+                clear.execute(params![sha, model_key])?;
+                for (i, f) in a.faces.iter().enumerate() {
+                    let lm: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
+                    face.execute(params![
+                        sha,
+                        model_key,
+                        i as i64,
+                        f32s_to_blob(&f.bbox),
+                        f.score,
+                        f32s_to_blob(&lm),
+                        f32s_to_blob(&f.embedding),
+                        f.thumb
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// People of a collection: id and name.
+    pub fn people(&self, collection: &str) -> Result<Vec<(u32, Option<String>)>, CacheError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name FROM people WHERE collection = ?1 ORDER BY id")?;
+        let rows = stmt
+            .query_map(params![collection], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Which person each face belonged to after the last run.
+    pub fn assignments(
+        &self,
+        collection: &str,
+        model_key: &str,
+    ) -> Result<Vec<(FaceKey, u32)>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sha256, idx, person FROM assignments WHERE collection = ?1 AND model_key = ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![collection, model_key], |r| {
+                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Replaces the collection's assignments and makes sure every assigned person exists.
+    pub fn save_assignments(
+        &mut self,
+        collection: &str,
+        model_key: &str,
+        assignments: &[(FaceKey, u32)],
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM assignments WHERE collection = ?1 AND model_key = ?2",
+            params![collection, model_key],
+        )?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO assignments (collection, model_key, sha256, idx, person)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut person = tx.prepare_cached(
+                "INSERT OR IGNORE INTO people (collection, id, name) VALUES (?1, ?2, NULL)",
+            )?;
+            for ((sha, idx), p) in assignments {
+                put.execute(params![collection, model_key, sha, idx, p])?;
+                person.execute(params![collection, p])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates a person (or renames it) in a collection.
+    pub fn set_name(
+        &mut self,
+        collection: &str,
+        id: u32,
+        name: Option<&str>,
+    ) -> Result<(), CacheError> {
+        self.conn.execute(
+            "INSERT INTO people (collection, id, name) VALUES (?1, ?2, ?3)
+             ON CONFLICT (collection, id) DO UPDATE SET name = excluded.name",
+            params![collection, id, name],
+        )?;
+        Ok(())
+    }
+
+    /// Moves every face of `from` to `into` (all models) and forgets `from`.
+    pub fn merge(&mut self, collection: &str, into: u32, from: u32) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE assignments SET person = ?2 WHERE collection = ?1 AND person = ?3",
+            params![collection, into, from],
+        )?;
+        tx.execute(
+            "DELETE FROM rejections WHERE collection = ?1 AND person = ?2",
+            params![collection, from],
+        )?;
+        tx.execute(
+            "DELETE FROM people WHERE collection = ?1 AND id = ?2",
+            params![collection, from],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn reject(
+        &mut self,
+        collection: &str,
+        face: &FaceKey,
+        person: u32,
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO rejections (collection, sha256, idx, person) VALUES (?1, ?2, ?3, ?4)",
+            params![collection, face.0, face.1, person],
+        )?;
+        tx.execute(
+            "DELETE FROM assignments WHERE collection = ?1 AND sha256 = ?2 AND idx = ?3 AND person = ?4",
+            params![collection, face.0, face.1, person],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn rejections(&self, collection: &str) -> Result<Vec<(FaceKey, u32)>, CacheError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256, idx, person FROM rejections WHERE collection = ?1")?;
+        let rows = stmt
+            .query_map(params![collection], |r| {
+                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Every person of a collection with their assigned face count and a sample photo hash.
+    pub fn person_stats(&self, collection: &str) -> Result<Vec<PersonStats>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.id, p.name, COUNT(a.sha256), MIN(a.sha256) FROM people p
+             LEFT JOIN assignments a ON a.collection = p.collection AND a.person = p.id
+             WHERE p.collection = ?1 GROUP BY p.id ORDER BY p.id",
+        )?;
+        let rows = stmt
+            .query_map(params![collection], |r| {
+                Ok(PersonStats {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    faces: r.get::<_, i64>(2)? as usize,
+                    sample_sha256: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The faces of one photo that are assigned to someone: (face index, person).
+    pub fn assigned_faces(
+        &self,
+        collection: &str,
+        sha256: &str,
+    ) -> Result<Vec<(u32, u32)>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT idx, person FROM assignments WHERE collection = ?1 AND sha256 = ?2 ORDER BY idx",
+        )?;
+        let rows = stmt
+            .query_map(params![collection, sha256], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// A library path known to have this content, for messages and samples.
+    pub fn path_of(&self, sha256: &str) -> Result<Option<PathBuf>, CacheError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT path FROM files WHERE sha256 = ?1 ORDER BY path LIMIT 1",
+                params![sha256],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(PathBuf::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysis(n: usize) -> StoredAnalysis {
+        StoredAnalysis {
+            width: 640,
+            height: 480,
+            date_taken: Some("2009-09-09T20:27:09".into()),
+            faces: (0..n)
+                .map(|i| StoredFace {
+                    bbox: [1.0, 2.0, 3.0, i as f32],
+                    score: 0.9,
+                    landmarks: [[i as f32, 0.5]; 5],
+                    embedding: vec![0.25, -0.5, i as f32],
+                    thumb: Some(vec![1, 2, 3]),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn analyses_round_trip_per_model_key() {
+        let mut c = Cache::in_memory().unwrap();
+        c.put_analyses(
+            "m1",
+            &[("aa".into(), analysis(2)), ("bb".into(), analysis(0))],
+        )
+        .unwrap();
+        assert_eq!(c.analysis("aa", "m1").unwrap(), Some(analysis(2)));
+        assert_eq!(c.analysis("bb", "m1").unwrap(), Some(analysis(0)));
+        // Another model never sees these vectors.
+        assert_eq!(c.analysis("aa", "m2").unwrap(), None);
+        // Re-storing replaces, never duplicates, the faces.
+        c.put_analyses("m1", &[("aa".into(), analysis(1))]).unwrap();
+        assert_eq!(c.analysis("aa", "m1").unwrap().unwrap().faces.len(), 1);
+    }
+
+    #[test]
+    fn hashes_are_reused_only_while_size_and_mtime_match() {
+        let mut c = Cache::in_memory().unwrap();
+        let t = Some(UNIX_EPOCH + Duration::from_secs(1000));
+        c.put_hashes(&[("/l/a.jpg".into(), 10, t, "aa".into())])
+            .unwrap();
+        assert_eq!(
+            c.known_hash(Path::new("/l/a.jpg"), 10, t)
+                .unwrap()
+                .as_deref(),
+            Some("aa")
+        );
+        assert_eq!(c.known_hash(Path::new("/l/a.jpg"), 11, t).unwrap(), None);
+        let later = Some(UNIX_EPOCH + Duration::from_secs(1001));
+        assert_eq!(
+            c.known_hash(Path::new("/l/a.jpg"), 10, later).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn people_names_merges_and_rejections() {
+        let mut c = Cache::in_memory().unwrap();
+        let a = ("aa".to_string(), 0);
+        let b = ("bb".to_string(), 0);
+        c.save_assignments("out", "m", &[(a.clone(), 1), (b.clone(), 2)])
+            .unwrap();
+        c.set_name("out", 1, Some("Ada")).unwrap();
+        assert_eq!(
+            c.people("out").unwrap(),
+            vec![(1, Some("Ada".into())), (2, None)]
+        );
+        c.merge("out", 1, 2).unwrap();
+        assert_eq!(c.people("out").unwrap(), vec![(1, Some("Ada".into()))]);
+        let mut asg = c.assignments("out", "m").unwrap();
+        asg.sort();
+        assert_eq!(asg, vec![(a.clone(), 1), (b.clone(), 1)]);
+        c.reject("out", &b, 1).unwrap();
+        assert_eq!(c.assignments("out", "m").unwrap(), vec![(a, 1)]);
+        assert_eq!(c.rejections("out").unwrap(), vec![(b, 1)]);
+        // Other collections are separate.
+        assert!(c.people("elsewhere").unwrap().is_empty());
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(
+            migrations::migrate(&mut conn),
+            Err(MigrationError::TooNew { found: 99, .. })
+        ));
+    }
+}
