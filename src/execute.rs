@@ -9,6 +9,7 @@ use std::{
     fs::{self, File},
     io::{self, Read},
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use serde::Serialize;
@@ -35,17 +36,20 @@ pub struct ExecReport {
     pub outcomes: Vec<OpOutcome>,
 }
 
+/// Carries out `plan`; stops between photos once `stop` is set (the ops not done get no
+/// outcome).
 pub fn execute(
     plan: &Plan,
     out_root: &Path,
     transfer: Transfer,
     progress: &dyn ProgressSink,
+    stop: &AtomicBool,
 ) -> ExecReport {
     let mut report = ExecReport::default();
     progress.start("copy", Some(plan.ops.len() as u64));
     // Ops of one photo are consecutive in a plan; a moved source goes only after all of them.
     let mut start = 0;
-    while start < plan.ops.len() {
+    while start < plan.ops.len() && !stop.load(Ordering::Relaxed) {
         let photo = plan.ops[start].photo;
         let end = plan.ops[start..]
             .iter()
@@ -164,9 +168,31 @@ fn existing_outcome(src: &Path, dst: &Path) -> io::Result<OpOutcome> {
     })
 }
 
+/// Suffix of copies in progress; any left by a killed run are removed by the next one.
+pub const PARTIAL_SUFFIX: &str = ".po-partial";
+
+/// A short temporary name beside `dst` (short, so that it fits even when `dst`'s name is at the
+/// file system's limit).
 fn temp_name(dst: &Path) -> PathBuf {
-    let name = dst.file_name().unwrap_or_default().to_string_lossy();
-    dst.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dst.with_file_name(format!(".{}-{n}{PARTIAL_SUFFIX}", std::process::id()))
+}
+
+/// Removes copies in progress left under `out` by a killed run; call only while holding the
+/// output directory's lock, when no other run can be writing there.
+pub fn remove_stale_partials(out: &Path) -> usize {
+    walkdir::WalkDir::new(out)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with('.') && n.ends_with(PARTIAL_SUFFIX))
+        })
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Copies `src` to `dst` unless `dst` exists; never replaces an existing file.
@@ -219,7 +245,13 @@ mod tests {
                 photo: 0,
             }],
         };
-        let first = execute(&plan, &out, Transfer::Copy, &Silent);
+        let first = execute(
+            &plan,
+            &out,
+            Transfer::Copy,
+            &Silent,
+            &AtomicBool::new(false),
+        );
         assert_eq!(
             (first.copied, first.already_present, first.failed),
             (1, 0, 0)
@@ -229,11 +261,23 @@ mod tests {
             b"photo bytes"
         );
 
-        let second = execute(&plan, &out, Transfer::Copy, &Silent);
+        let second = execute(
+            &plan,
+            &out,
+            Transfer::Copy,
+            &Silent,
+            &AtomicBool::new(false),
+        );
         assert_eq!((second.copied, second.already_present), (0, 1));
 
         fs::write(out.join("person_001/a.jpg"), b"someone else's file").unwrap();
-        let third = execute(&plan, &out, Transfer::Copy, &Silent);
+        let third = execute(
+            &plan,
+            &out,
+            Transfer::Copy,
+            &Silent,
+            &AtomicBool::new(false),
+        );
         assert_eq!(third.failed, 1);
         assert!(
             matches!(&third.outcomes[0], OpOutcome::Failed(m) if m.contains("not overwritten"))
@@ -263,6 +307,38 @@ mod tests {
     }
 
     #[test]
+    fn stale_partials_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("p")).unwrap();
+        fs::write(
+            dir.path().join(format!("p/.123-0{PARTIAL_SUFFIX}")),
+            b"half",
+        )
+        .unwrap();
+        fs::write(dir.path().join("p/keep.jpg"), b"photo").unwrap();
+        fs::write(dir.path().join(".hidden-but-mine"), b"x").unwrap();
+        assert_eq!(remove_stale_partials(dir.path()), 1);
+        assert!(dir.path().join("p/keep.jpg").exists());
+        assert!(dir.path().join(".hidden-but-mine").exists());
+    }
+
+    #[test]
+    fn a_set_stop_flag_copies_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("p.jpg");
+        fs::write(&src, b"pixels").unwrap();
+        let r = execute(
+            &two_folder_plan(&src),
+            &dir.path().join("out"),
+            Transfer::Copy,
+            &Silent,
+            &AtomicBool::new(true),
+        );
+        assert!(r.outcomes.is_empty());
+        assert!(!dir.path().join("out").exists());
+    }
+
+    #[test]
     fn move_removes_the_source_only_after_every_copy_is_verified() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("p.jpg");
@@ -271,12 +347,24 @@ mod tests {
         // A different file already sits at one destination: the source must stay.
         fs::create_dir_all(out.join("b")).unwrap();
         fs::write(out.join("b/p.jpg"), b"other").unwrap();
-        let r = execute(&two_folder_plan(&src), &out, Transfer::Move, &Silent);
+        let r = execute(
+            &two_folder_plan(&src),
+            &out,
+            Transfer::Move,
+            &Silent,
+            &AtomicBool::new(false),
+        );
         assert_eq!((r.copied, r.failed, r.moved), (1, 1, 0));
         assert!(src.exists());
 
         fs::remove_file(out.join("b/p.jpg")).unwrap();
-        let r = execute(&two_folder_plan(&src), &out, Transfer::Move, &Silent);
+        let r = execute(
+            &two_folder_plan(&src),
+            &out,
+            Transfer::Move,
+            &Silent,
+            &AtomicBool::new(false),
+        );
         assert_eq!((r.copied, r.already_present, r.moved), (1, 1, 1));
         assert!(!src.exists());
         assert_eq!(fs::read(out.join("a/p.jpg")).unwrap(), b"pixels");
@@ -292,9 +380,9 @@ mod tests {
         for (transfer, name) in [(Transfer::Hardlink, "hard"), (Transfer::Symlink, "sym")] {
             let out = dir.path().join(name);
             let plan = two_folder_plan(&src);
-            let r = execute(&plan, &out, transfer, &Silent);
+            let r = execute(&plan, &out, transfer, &Silent, &AtomicBool::new(false));
             assert_eq!(r.copied, 2, "{name}");
-            let r = execute(&plan, &out, transfer, &Silent);
+            let r = execute(&plan, &out, transfer, &Silent, &AtomicBool::new(false));
             assert_eq!(r.already_present, 2, "{name}");
             assert_eq!(fs::read(out.join("a/p.jpg")).unwrap(), b"pixels");
         }

@@ -17,6 +17,7 @@ pub mod execute;
 pub mod exif;
 pub mod faces;
 pub mod models;
+pub mod paths;
 pub mod people;
 pub mod plan;
 pub mod progress;

@@ -61,8 +61,10 @@ pub struct Layout {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CopyOp {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub src: PathBuf,
     /// Relative to the output directory.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub dst: PathBuf,
     /// Index of the photo in the input.
     #[serde(skip)]
@@ -93,14 +95,24 @@ pub fn destinations(face_people: &[Option<u32>]) -> Vec<Destination> {
     }
 }
 
+/// Longest file name most file systems take, in bytes.
+const MAX_NAME_BYTES: usize = 255;
+
 fn suffixed(name: &Path, rel_path: &Path) -> PathBuf {
     let digest = Sha256::digest(rel_path.as_os_str().as_encoded_bytes());
     let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
     let stem = name.file_stem().unwrap_or_default().to_string_lossy();
-    match name.extension() {
-        Some(ext) => PathBuf::from(format!("{stem}-{tag}.{}", ext.to_string_lossy())),
-        None => PathBuf::from(format!("{stem}-{tag}")),
+    let ext = name
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    // Shorten the stem (on a character boundary) so the suffixed name still fits.
+    let room = MAX_NAME_BYTES.saturating_sub(tag.len() + 1 + ext.len());
+    let mut cut = stem.len().min(room);
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
     }
+    PathBuf::from(format!("{}-{tag}{ext}", &stem[..cut]))
 }
 
 pub fn plan(photos: &[PlacedPhoto], layout: &Layout) -> Plan {
@@ -227,6 +239,15 @@ mod tests {
         a.sort();
         b.sort();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn suffixed_long_names_still_fit() {
+        let long = format!("{}.jpg", "é".repeat(125)); // 254 bytes
+        let s = suffixed(Path::new(&long), Path::new("x/y"));
+        let s = s.to_str().unwrap();
+        assert!(s.len() <= MAX_NAME_BYTES, "{}", s.len());
+        assert!(s.ends_with(".jpg") && s.starts_with("éé"));
     }
 
     #[test]

@@ -10,9 +10,16 @@ use std::{
 use serde::Serialize;
 use walkdir::WalkDir;
 
-/// Extensions read as photos (lower case).
+/// Extensions read as photos (lower case). HEIC and RAW files are listed too, so that they are
+/// reported (RAW: decoded from their embedded JPEG preview) rather than silently skipped.
 pub const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "png", "webp", "bmp", "tif", "tiff", "gif",
+    "jpg", "jpeg", "jpe", "png", "webp", "bmp", "tif", "tiff", "gif", "heic", "heif", "avif",
+    "dng", "cr2", "nef", "nrw", "arw", "orf", "rw2", "pef", "srw", "raf",
+];
+
+/// Camera RAW extensions, decoded from the JPEG preview they embed.
+pub const RAW_EXTENSIONS: &[&str] = &[
+    "dng", "cr2", "nef", "nrw", "arw", "orf", "rw2", "pef", "srw", "raf",
 ];
 
 /// One photo file found in the library.
@@ -67,10 +74,13 @@ pub fn scan(root: &Path, exclude: &Path) -> ScanResult {
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_default();
-                let cause = if e.loop_ancestor().is_some() {
-                    "symbolic link loop; not followed".to_string()
-                } else {
-                    e.to_string()
+                let cause = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(_), _) => "symbolic link loop; not followed".to_string(),
+                    (None, Some(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+                        format!("cannot read: {io} (a broken symbolic link?)")
+                    }
+                    (None, Some(io)) => format!("cannot read: {io}"),
+                    (None, None) => e.to_string(),
                 };
                 result.errors.push(ScanError { path, cause });
                 continue;

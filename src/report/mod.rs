@@ -30,6 +30,7 @@ pub enum Stage {
 /// One thing that went wrong, with the file it concerns.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhotoError {
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub path: PathBuf,
     pub stage: Stage,
     pub cause: String,
@@ -89,6 +90,7 @@ pub enum PhotoStatus {
 #[derive(Debug, Serialize)]
 pub struct PhotoEntry {
     /// Relative to the source library.
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub source: PathBuf,
     pub status: PhotoStatus,
     pub width: Option<u32>,
@@ -96,7 +98,9 @@ pub struct PhotoEntry {
     pub date_taken: Option<String>,
     pub faces: Vec<FaceEntry>,
     /// Relative to the output directory.
+    #[serde(serialize_with = "crate::paths::lossy_vec")]
     pub copied_to: Vec<PathBuf>,
+    #[serde(serialize_with = "crate::paths::lossy_opt")]
     pub duplicate_of: Option<PathBuf>,
     pub error: Option<String>,
 }
@@ -114,7 +118,9 @@ pub struct PersonEntry {
 pub struct Manifest {
     pub schema: u32,
     pub tool: String,
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub source: PathBuf,
+    #[serde(serialize_with = "crate::paths::lossy")]
     pub output: PathBuf,
     pub summary: Summary,
     pub people: Vec<PersonEntry>,

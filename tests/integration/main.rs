@@ -3,4 +3,5 @@
 
 mod incremental;
 mod organize;
+mod robustness;
 mod util;

@@ -133,9 +133,15 @@ fn real_photos_are_sorted_into_one_folder_per_person() {
 
     // A self-contained report: inline face thumbnails, no network references.
     let html = fs::read_to_string(t.out().join("report.html")).expect("report.html");
-    assert!(html.matches("data:image/jpeg;base64,").count() >= 4 + 11 + 7, "face thumbnails");
+    assert!(
+        html.matches("data:image/jpeg;base64,").count() >= 4 + 11 + 7,
+        "face thumbnails"
+    );
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
-    assert!(html.contains("empty.jpg"), "errors are listed in the report");
+    assert!(
+        html.contains("empty.jpg"),
+        "errors are listed in the report"
+    );
 
     // The library is exactly as it was.
     assert_eq!(t.snapshot(), before);

@@ -72,12 +72,16 @@ impl TestDir {
         fs::write(p, bytes).unwrap();
         self
     }
-    /// Every file under the library with its bytes, to prove the source is untouched.
+    /// Every file under the library with its bytes (a symbolic link: its target), to prove
+    /// the source is untouched.
     pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         files_under(&self.library())
             .into_iter()
             .map(|p| {
-                let bytes = fs::read(&p).unwrap();
+                let bytes = match fs::read_link(&p) {
+                    Ok(target) => target.into_os_string().into_encoded_bytes(),
+                    Err(_) => fs::read(&p).unwrap(),
+                };
                 (p, bytes)
             })
             .collect()
