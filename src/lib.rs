@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod decode;
+pub mod eval;
 pub mod execute;
 pub mod exif;
 pub mod faces;
