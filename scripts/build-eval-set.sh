@@ -57,4 +57,10 @@ else
 fi
 
 cd "$root"
-cargo run --quiet --release --example make_eval_set -- "$out" "${extra[@]}"
+if [ ! -f "$out/labels.json" ] || [ "examples/make_eval_set.rs" -nt "$out/labels.json" ]; then
+  cargo run --quiet --example make_eval_set -- "$out" "${extra[@]}"
+fi
+# `photo_organizer eval` reads sub-folders starting with `_` as distractors.
+ln -sfn ../distractors "$out/plain/_distractors"
+ln -sfn ../distractors "$out/hard/_distractors"
+echo "evaluation set ready in $out" >&2

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 cargo build --locked --quiet
 ./target/debug/photo_organizer setup
 scripts/fetch-test-photos.sh
+scripts/build-eval-set.sh
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 cargo test --locked --workspace

@@ -22,13 +22,13 @@ use sha2::Digest;
 
 use crate::{
     cache::{Cache, FaceKey, StoredAnalysis},
-    cluster::{cluster, ClusterParams},
+    cluster::{cluster_gated, ClusterParams},
     config::{Config, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle},
     decode::DecodeLimits,
     execute::{execute, remove_stale_partials, ExecReport, OpOutcome},
-    faces::{analyse, prepare, PREPROCESSING_VERSION},
+    faces::{analyse, good_enough_to_seed, prepare, PREPROCESSING_VERSION},
     models::{Manifest, Role},
-    people::{folder_names, identify, PeopleState},
+    people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
     plan::{destinations, plan, Destination, Layout, PlacedPhoto, Plan},
     progress::{Bars, Lines, ProgressSink},
     report::{
@@ -75,6 +75,9 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         Mode::Organize(c) => {
             install_interrupt_handler();
             organize(c, &config.cache_dir, config.verbose)
+        }
+        Mode::Eval { organize, json } => {
+            run_eval(organize, &config.cache_dir, *json, config.verbose)
         }
     }
 }
@@ -434,20 +437,33 @@ fn year_taken(analysis: &StoredAnalysis, photo: &PhotoRef) -> Option<i32> {
         })
 }
 
-fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let progress: Box<dyn ProgressSink> = match c.progress {
-        ProgressStyle::Bars => Box::<Bars>::default(),
-        ProgressStyle::Plain => Box::<Lines>::default(),
-    };
-    let _lock = if c.dry_run {
-        None
-    } else {
-        Some(lock_output(cache_dir, &c.collection, &c.output)?)
-    };
-    let mut cache = open_cache(cache_dir)?;
-    let model_key = model_key(c);
+/// Everything known about a library once its faces are analysed and clustered.
+struct Analysed {
+    items: Vec<Item>,
+    /// Items before this index are from the library; the rest from `--known`.
+    library_len: usize,
+    errors: Vec<PhotoError>,
+    duplicate_of: HashMap<usize, usize>,
+    analyses: HashMap<usize, StoredAnalysis>,
+    photo_errors: HashMap<usize, PhotoError>,
+    face_keys: Vec<FaceKey>,
+    face_owner: Vec<usize>,
+    known_faces: HashMap<usize, String>,
+    labels: Vec<Option<usize>>,
+    embeddings: Vec<Vec<f32>>,
+    cache_hits: usize,
+    work: Work,
+    backend: Option<po_backend_api::BackendInfo>,
+}
 
+/// Scan, hash, analyse what the cache lacks, cluster. `Err(code)` when interrupted.
+fn analyse_library(
+    c: &OrganizeConfig,
+    cache: &mut Cache,
+    model_key: &str,
+    progress: &dyn ProgressSink,
+    verbose: bool,
+) -> anyhow::Result<Result<Analysed, ExitCode>> {
     progress.start("scan", None);
     let scanned = scan(&c.source, &c.output);
     let mut errors: Vec<PhotoError> = Vec::new();
@@ -487,7 +503,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
     }));
 
     progress.start("hash", Some(items.len() as u64));
-    let hashes = hash_all(&items, &mut cache)?;
+    let hashes = hash_all(&items, cache)?;
     progress.advance(items.len() as u64);
     progress.finish();
 
@@ -515,7 +531,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
                     continue;
                 }
                 first_of.insert(sha, i);
-                match cache.analysis(sha, &model_key)? {
+                match cache.analysis(sha, model_key)? {
                     Some(a) => {
                         analyses.insert(i, a);
                     }
@@ -534,10 +550,10 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
             &todo,
             &items,
             b.as_mut(),
-            &mut cache,
-            &model_key,
+            cache,
+            model_key,
             c,
-            progress.as_ref(),
+            progress,
             verbose,
             &mut work,
         )?;
@@ -546,7 +562,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
                 "interrupted: {} photo(s) analysed and cached; run the same command again to continue",
                 results.values().filter(|r| r.is_ok()).count()
             );
-            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            return Ok(Err(ExitCode::from(EXIT_INTERRUPTED)));
         }
         for (i, r) in results {
             match r {
@@ -588,10 +604,17 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
         }
     }
     progress.start("cluster", Some(embeddings.len() as u64));
-    let labels = cluster(
+    let good: Vec<bool> = face_owner
+        .iter()
+        .zip(&face_keys)
+        .map(|(o, k)| good_enough_to_seed(&analyses[o].faces[k.1 as usize]))
+        .collect();
+    let labels = cluster_gated(
         &embeddings,
+        &good,
         ClusterParams {
             min_cluster_size: c.min_cluster_size,
+            merge_distance: c.merge_distance,
             ..ClusterParams::default()
         },
     )
@@ -599,6 +622,57 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
     progress.advance(embeddings.len() as u64);
     progress.finish();
 
+    Ok(Ok(Analysed {
+        items,
+        library_len,
+        errors,
+        duplicate_of,
+        analyses,
+        photo_errors,
+        face_keys,
+        face_owner,
+        known_faces,
+        labels,
+        embeddings,
+        cache_hits,
+        work,
+        backend: backend.as_ref().map(|b| b.info().clone()),
+    }))
+}
+
+fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let progress: Box<dyn ProgressSink> = match c.progress {
+        ProgressStyle::Bars => Box::<Bars>::default(),
+        ProgressStyle::Plain => Box::<Lines>::default(),
+    };
+    let _lock = if c.dry_run {
+        None
+    } else {
+        Some(lock_output(cache_dir, &c.collection, &c.output)?)
+    };
+    let mut cache = open_cache(cache_dir)?;
+    let model_key = model_key(c);
+
+    let Analysed {
+        items,
+        library_len,
+        mut errors,
+        duplicate_of,
+        analyses,
+        photo_errors,
+        face_keys,
+        face_owner,
+        known_faces,
+        labels,
+        embeddings,
+        cache_hits,
+        work,
+        backend,
+    } = match analyse_library(c, &mut cache, &model_key, progress.as_ref(), verbose)? {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
     let state = PeopleState {
         assignments: cache
             .assignments(&c.collection, &model_key)?
@@ -607,7 +681,9 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
         names: cache.people(&c.collection)?.into_iter().collect(),
         rejections: cache.rejections(&c.collection)?.into_iter().collect(),
     };
-    let ids = identify(&face_keys, &labels, &known_faces, &state);
+    let mut ids = identify(&face_keys, &labels, &known_faces, &state);
+    let vectors: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+    one_face_per_person_per_photo(&mut ids.person_of_face, &face_owner, &vectors);
     if !c.dry_run {
         let assigned: Vec<(FaceKey, u32)> = face_keys
             .iter()
@@ -707,7 +783,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
         decoded: work.decoded,
         detector_calls: work.detector_calls,
         embedder_calls: work.embedder_calls,
-        backend: backend.as_ref().map(|b| b.info().clone()),
+        backend,
     };
 
     if !c.dry_run {
@@ -833,6 +909,158 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
     } else {
         ExitCode::from(EXIT_WITH_ERRORS)
     })
+}
+
+/// `eval`: organizes a labelled folder without writing anything and scores the grouping, one
+/// item per photo (its largest face's person).
+fn run_eval(
+    c: &OrganizeConfig,
+    cache_dir: &Path,
+    json: bool,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let progress: Box<dyn ProgressSink> = match c.progress {
+        ProgressStyle::Bars => Box::<Bars>::default(),
+        ProgressStyle::Plain => Box::<Lines>::default(),
+    };
+    let mut cache = open_cache(cache_dir)?;
+    let model_key = model_key(c);
+    let a = match analyse_library(c, &mut cache, &model_key, progress.as_ref(), verbose)? {
+        Ok(a) => a,
+        Err(code) => return Ok(code),
+    };
+    // Pure clustering: no earlier people, names or corrections.
+    let mut ids = identify(
+        &a.face_keys,
+        &a.labels,
+        &HashMap::new(),
+        &PeopleState::default(),
+    );
+    let vectors: Vec<&[f32]> = a.embeddings.iter().map(Vec::as_slice).collect();
+    one_face_per_person_per_photo(&mut ids.person_of_face, &a.face_owner, &vectors);
+    let mut largest: HashMap<usize, (f32, Option<u32>)> = HashMap::new();
+    for ((owner, key), person) in a
+        .face_owner
+        .iter()
+        .zip(&a.face_keys)
+        .zip(&ids.person_of_face)
+    {
+        let bbox = a.analyses[owner].faces[key.1 as usize].bbox;
+        let width = bbox[2] - bbox[0];
+        if largest.get(owner).is_none_or(|(w, _)| width > *w) {
+            largest.insert(*owner, (width, *person));
+        }
+    }
+    let mut identities: Vec<String> = Vec::new();
+    let (mut truth, mut predicted, mut names) = (Vec::new(), Vec::new(), Vec::new());
+    let mut false_people: Vec<String> = Vec::new();
+    let mut missed = 0;
+    for (i, item) in a.items.iter().enumerate().take(a.library_len) {
+        if a.duplicate_of.contains_key(&i) || !a.analyses.contains_key(&i) {
+            continue;
+        }
+        let label = item
+            .photo
+            .rel_path
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned());
+        let Some(label) = label.filter(|_| item.photo.rel_path.components().count() > 1) else {
+            continue;
+        };
+        let person = largest.get(&i).and_then(|(_, p)| *p);
+        let name = item.photo.rel_path.display().to_string();
+        if label.starts_with('_') {
+            if person.is_some() {
+                false_people.push(name);
+            }
+            continue;
+        }
+        if !largest.contains_key(&i) {
+            missed += 1;
+        }
+        let id = match identities.iter().position(|n| *n == label) {
+            Some(id) => id,
+            None => {
+                identities.push(label);
+                identities.len() - 1
+            }
+        };
+        truth.push(id);
+        predicted.push(person.map(|p| p as usize));
+        names.push(name);
+    }
+    let scores = crate::eval::score(&truth, &predicted);
+    let merges = crate::eval::worst_merges(&truth, &predicted, &names, 5);
+    let splits = crate::eval::worst_splits(&truth, &predicted, &names, 5);
+    if json {
+        print_json(&serde_json::json!({
+            "photos": truth.len(),
+            "identities": identities,
+            "no_face_found": missed,
+            "distractors_in_a_person": false_people,
+            "scores": scores,
+            "worst_merges": merges,
+            "worst_splits": splits,
+            "photo_errors": a.photo_errors.len(),
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{} photos of {} people; {} found; {} photos with no face found; {} distractors in a person",
+            truth.len(),
+            scores.people_true,
+            scores.people_found,
+            missed,
+            false_people.len()
+        )?;
+        writeln!(out, "            precision  recall  F")?;
+        writeln!(
+            out,
+            "pairwise    {:9.3}  {:6.3}  {:.3}",
+            scores.pairwise_precision, scores.pairwise_recall, scores.pairwise_f
+        )?;
+        writeln!(
+            out,
+            "BCubed      {:9.3}  {:6.3}  {:.3}",
+            scores.bcubed_precision, scores.bcubed_recall, scores.bcubed_f
+        )?;
+        for m in &merges {
+            let parts: Vec<String> = m
+                .identities
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} ({})",
+                        identities[p.label.unwrap_or(0)],
+                        p.items.join(", ")
+                    )
+                })
+                .collect();
+            writeln!(out, "merged in one person: {}", parts.join(" + "))?;
+        }
+        for sp in &splits {
+            let parts: Vec<String> = sp
+                .parts
+                .iter()
+                .map(|p| match p.label {
+                    Some(c) => format!("person {c}: {}", p.items.join(", ")),
+                    None => format!("nobody: {}", p.items.join(", ")),
+                })
+                .collect();
+            writeln!(
+                out,
+                "{} split: {}",
+                identities[sp.identity],
+                parts.join(" | ")
+            )?;
+        }
+        for f in &false_people {
+            writeln!(out, "distractor given a person: {f}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_plan(the_plan: &Plan, c: &OrganizeConfig) -> anyhow::Result<()> {

@@ -25,8 +25,15 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub enum Mode {
     Organize(OrganizeConfig),
-    Setup { check: bool },
+    Setup {
+        check: bool,
+    },
     People(PeopleConfig),
+    /// `eval`: an organize configuration over the labelled folder that never writes output.
+    Eval {
+        organize: Box<OrganizeConfig>,
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +88,7 @@ pub struct OrganizeConfig {
     pub dry_run: bool,
     pub threads: usize,
     pub min_cluster_size: usize,
+    pub merge_distance: f32,
     pub detect: DetectOptions,
     pub json: bool,
     pub progress: ProgressStyle,
@@ -165,6 +173,32 @@ impl TryFrom<Cli> for Config {
         let mode = match cli.command {
             Some(Command::Setup(args)) => Mode::Setup { check: args.check },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
+            Some(Command::Eval(args)) => {
+                let json = args.json;
+                let organize = crate::cli::OrganizeArgs {
+                    source: Some(args.dir),
+                    // Never written: eval plans nothing. Unique, so it cannot be a real folder.
+                    output: Some(
+                        std::env::temp_dir()
+                            .join(format!("photo_organizer-eval-{}", std::process::id())),
+                    ),
+                    dry_run: true,
+                    threads: args.threads,
+                    min_cluster_size: args.min_cluster_size,
+                    min_face_score: args.min_face_score,
+                    merge_distance: args.merge_distance,
+                    json,
+                    known: None,
+                    move_files: false,
+                    hardlink: false,
+                    symlink: false,
+                    by_year: false,
+                };
+                Mode::Eval {
+                    organize: Box::new(organize_config(organize, &cache_dir)?),
+                    json,
+                }
+            }
             None => Mode::Organize(organize_config(cli.organize, &cache_dir)?),
         };
         Ok(Config {
@@ -244,6 +278,9 @@ fn organize_config(
     if !(0.0..=1.0).contains(&args.min_face_score) {
         bail!("--min-face-score must be between 0 and 1");
     }
+    if !(0.0..=2.0).contains(&args.merge_distance) {
+        bail!("--merge-distance must be between 0 and 2 (distance between unit vectors)");
+    }
     if args.min_cluster_size < 2 {
         bail!("--min-cluster-size must be at least 2");
     }
@@ -272,6 +309,7 @@ fn organize_config(
         dry_run: args.dry_run,
         threads,
         min_cluster_size: args.min_cluster_size,
+        merge_distance: args.merge_distance,
         detect: DetectOptions {
             score_threshold: args.min_face_score,
             ..DetectOptions::default()

@@ -16,10 +16,15 @@ use crate::{
 
 /// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
 /// results from older versions are not reused.
-pub const PREPROCESSING_VERSION: u32 = 1;
+pub const PREPROCESSING_VERSION: u32 = 2;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640.
 pub const DETECT_MAX_SIDE: u32 = 640;
+/// When the first pass finds nobody in a large photo, a second pass looks at tiles of it
+/// scaled to at most this long side, so faces of 30-40 px in a 12 MP photo are still found.
+pub const TILED_MAX_SIDE: u32 = 1920;
+const TILE: u32 = 640;
+const TILE_OVERLAP: u32 = 128;
 
 /// A decoded photo ready for inference.
 pub struct Prepared {
@@ -59,6 +64,77 @@ fn thumbnail(face: &AlignedFace) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Smallest face width, in photo pixels, that may start a person.
+pub const MIN_SEED_FACE_PX: f32 = 24.0;
+/// Largest sideways turn (nose offset from the eyes' midpoint, in eye distances) that may
+/// start a person; profiles embed poorly.
+pub const MAX_SEED_YAW: f32 = 0.45;
+
+/// Sideways turn of a face from its landmarks: 0 frontal, about +-0.5 in profile.
+pub fn yaw(landmarks: &[[f32; 2]; 5]) -> f32 {
+    let [l, r, n] = [landmarks[0], landmarks[1], landmarks[2]];
+    let (vx, vy) = (r[0] - l[0], r[1] - l[1]);
+    let len2 = vx * vx + vy * vy;
+    if len2 <= f32::EPSILON {
+        return f32::INFINITY;
+    }
+    let (mx, my) = ((l[0] + r[0]) / 2.0, (l[1] + r[1]) / 2.0);
+    ((n[0] - mx) * vx + (n[1] - my) * vy) / len2
+}
+
+/// Whether a face is good enough to start a person (low-quality faces may only join one).
+pub fn good_enough_to_seed(face: &StoredFace) -> bool {
+    face.bbox[2] - face.bbox[0] >= MIN_SEED_FACE_PX && yaw(&face.landmarks).abs() <= MAX_SEED_YAW
+}
+
+/// Tile origins along one side: tiles of `TILE` overlapping by `TILE_OVERLAP`, the last one
+/// flush with the end.
+pub fn tile_starts(len: u32) -> Vec<u32> {
+    if len <= TILE {
+        return vec![0];
+    }
+    let mut starts: Vec<u32> = (0..)
+        .map(|k| k * (TILE - TILE_OVERLAP))
+        .take_while(|&x| x + TILE < len)
+        .collect();
+    starts.push(len - TILE);
+    starts
+}
+
+/// The second pass: detect on overlapping 640 px tiles of the photo scaled to at most
+/// [`TILED_MAX_SIDE`]; boxes in full-resolution pixels, overlaps merged.
+fn detect_tiled(
+    backend: &mut dyn FaceBackend,
+    rgb: &RgbImage,
+    nms_iou: f32,
+) -> Result<Vec<FaceBox>, BackendError> {
+    let (scaled, scale) = shrink_to_fit(rgb, TILED_MAX_SIDE);
+    let (w, h) = scaled.dimensions();
+    let mut found = Vec::new();
+    for y in tile_starts(h) {
+        for x in tile_starts(w) {
+            let tile =
+                image::imageops::crop_imm(&scaled, x, y, TILE.min(w), TILE.min(h)).to_image();
+            let (tw, th) = tile.dimensions();
+            let view = RgbView::new(tw, th, tile.as_raw()).expect("RgbImage is 3 bytes a pixel");
+            for f in backend.detect(view)? {
+                let shift = |[px, py]: [f32; 2]| [px + x as f32, py + y as f32];
+                let [l, t] = shift([f.bbox[0], f.bbox[1]]);
+                let [r, b] = shift([f.bbox[2], f.bbox[3]]);
+                found.push(to_full_resolution(
+                    &FaceBox {
+                        bbox: [l, t, r, b],
+                        score: f.score,
+                        landmarks: f.landmarks.map(shift),
+                    },
+                    scale,
+                ));
+            }
+        }
+    }
+    Ok(po_backend_api::nms::nms(found, nms_iou))
+}
+
 /// Detects, aligns and embeds every face of one prepared photo.
 pub fn analyse(
     backend: &mut dyn FaceBackend,
@@ -66,11 +142,15 @@ pub fn analyse(
 ) -> Result<StoredAnalysis, BackendError> {
     let (w, h) = photo.detect.dimensions();
     let view = RgbView::new(w, h, photo.detect.as_raw()).expect("RgbImage is 3 bytes a pixel");
-    let boxes: Vec<FaceBox> = backend
+    let mut boxes: Vec<FaceBox> = backend
         .detect(view)?
         .iter()
         .map(|f| to_full_resolution(f, photo.detect_scale))
         .collect();
+    // Only photos shrunk well below the tiled resolution can hide faces the first pass missed.
+    if boxes.is_empty() && photo.rgb.width().max(photo.rgb.height()) > DETECT_MAX_SIDE * 3 / 2 {
+        boxes = detect_tiled(backend, &photo.rgb, 0.3)?;
+    }
     let (mut kept, mut aligned) = (Vec::new(), Vec::new());
     for b in boxes {
         // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
@@ -102,4 +182,32 @@ pub fn analyse(
         date_taken: photo.exif.date_taken.clone(),
         faces,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaw_is_zero_frontal_and_grows_when_turned() {
+        let frontal = crate::align::ARCFACE_TEMPLATE;
+        assert!(yaw(&frontal).abs() < 0.02);
+        let mut turned = frontal;
+        turned[2][0] += 20.0; // nose moved towards one eye
+        assert!(yaw(&turned) > 0.5);
+        assert!(yaw(&[[0.0, 0.0]; 5]).is_infinite());
+    }
+
+    #[test]
+    fn tiles_cover_the_side_with_overlap() {
+        assert_eq!(tile_starts(500), vec![0]);
+        assert_eq!(tile_starts(640), vec![0]);
+        assert_eq!(tile_starts(1280), vec![0, 512, 640]);
+        let s = tile_starts(1920);
+        assert_eq!(s, vec![0, 512, 1024, 1280]);
+        for w in s.windows(2) {
+            assert!(w[1] - w[0] <= TILE - TILE_OVERLAP, "gap between tiles");
+        }
+        assert_eq!(*s.last().unwrap() + TILE, 1920);
+    }
 }

@@ -111,6 +111,48 @@ pub fn identify(
     }
 }
 
+/// Two faces in one photo are two people: where several faces of one photo got the same person,
+/// only the one nearest that person's mean embedding keeps it.
+pub fn one_face_per_person_per_photo(
+    person_of_face: &mut [Option<u32>],
+    photo_of_face: &[usize],
+    embeddings: &[&[f32]],
+) {
+    let mut sums: HashMap<u32, Vec<f32>> = HashMap::new();
+    for (p, e) in person_of_face.iter().zip(embeddings) {
+        if let Some(p) = p {
+            let sum = sums.entry(*p).or_insert_with(|| vec![0.0; e.len()]);
+            sum.iter_mut().zip(e.iter()).for_each(|(s, x)| *s += x);
+        }
+    }
+    let affinity = |face: usize, p: u32| -> f32 {
+        sums[&p]
+            .iter()
+            .zip(embeddings[face])
+            .map(|(s, x)| s * x)
+            .sum()
+    };
+    let mut best: HashMap<(usize, u32), usize> = HashMap::new();
+    for (face, p) in person_of_face.iter().enumerate() {
+        if let Some(p) = p {
+            let key = (photo_of_face[face], *p);
+            match best.get(&key) {
+                Some(&other) if affinity(other, *p) >= affinity(face, *p) => {}
+                _ => {
+                    best.insert(key, face);
+                }
+            }
+        }
+    }
+    for (face, p) in person_of_face.iter_mut().enumerate() {
+        if let Some(pp) = *p {
+            if best[&(photo_of_face[face], pp)] != face {
+                *p = None;
+            }
+        }
+    }
+}
+
 /// A person's folder: their name made safe for any file system, else `person_NNN`.
 pub fn folder_name(id: u32, name: Option<&str>) -> String {
     let cleaned: String = name
@@ -213,6 +255,21 @@ mod tests {
         assert_eq!(ids.person_of_face[1], Some(grace));
         assert_eq!(ids.names[&grace].as_deref(), Some("Grace"));
         assert_ne!(ids.person_of_face[2], Some(grace));
+    }
+
+    #[test]
+    fn a_person_appears_at_most_once_per_photo() {
+        let e: Vec<Vec<f32>> = vec![
+            vec![1.0, 0.0],
+            vec![0.6, 0.8],
+            vec![0.98, 0.2],
+            vec![1.0, 0.0],
+        ];
+        let refs: Vec<&[f32]> = e.iter().map(Vec::as_slice).collect();
+        // Faces 0 and 1 are in photo 7, both given person 3; face 1 is the worse match.
+        let mut people = vec![Some(3), Some(3), Some(3), Some(4)];
+        one_face_per_person_per_photo(&mut people, &[7, 7, 8, 8], &refs);
+        assert_eq!(people, vec![Some(3), None, Some(3), Some(4)]);
     }
 
     #[test]

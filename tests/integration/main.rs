@@ -3,5 +3,6 @@
 
 mod incremental;
 mod organize;
+mod quality;
 mod robustness;
 mod util;
