@@ -120,6 +120,39 @@ pub enum Command {
     /// pairwise and BCubed precision/recall/F and the worst merges and splits. Uses the cache;
     /// writes no output folder.
     Eval(EvalArgs),
+
+    /// Measure throughput per stage and end to end on a library (per available execution
+    /// provider), and clustering time and peak memory on synthetic faces. Writes bench.json and
+    /// bench.svg.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The photos to measure with (not modified)
+    #[arg(short, long, value_name = "LIBRARY")]
+    pub source: Option<PathBuf>,
+
+    /// Where bench.json and bench.svg go
+    #[arg(long, default_value = "bench-results", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Synthetic face counts for the clustering benchmark (0 or empty: skip)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,100000",
+        value_name = "N,N"
+    )]
+    pub cluster_sizes: Vec<usize>,
+
+    /// Worker threads [default: all cores]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Internal: cluster N synthetic faces in this process and print the figure as JSON
+    #[arg(long, hide = true, value_name = "N")]
+    pub cluster_only: Option<usize>,
 }
 
 #[derive(Debug, Args)]

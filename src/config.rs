@@ -34,6 +34,16 @@ pub enum Mode {
         organize: Box<OrganizeConfig>,
         json: bool,
     },
+    Bench(BenchConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The library, as an organize configuration that is never run for writing.
+    pub organize: Option<Box<OrganizeConfig>>,
+    pub out: PathBuf,
+    pub cluster_sizes: Vec<usize>,
+    pub cluster_only: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +183,43 @@ impl TryFrom<Cli> for Config {
         let mode = match cli.command {
             Some(Command::Setup(args)) => Mode::Setup { check: args.check },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
+            Some(Command::Bench(args)) => {
+                let organize = match args.source {
+                    Some(source) => Some(Box::new(organize_config(
+                        crate::cli::OrganizeArgs {
+                            source: Some(source),
+                            output: Some(
+                                std::env::temp_dir()
+                                    .join(format!("photo_organizer-bench-{}", std::process::id())),
+                            ),
+                            dry_run: true,
+                            threads: args.threads,
+                            min_cluster_size: 2,
+                            min_face_score: DetectOptions::default().score_threshold,
+                            merge_distance: crate::cluster::DEFAULT_MERGE_DISTANCE,
+                            json: true,
+                            known: None,
+                            move_files: false,
+                            hardlink: false,
+                            symlink: false,
+                            by_year: false,
+                        },
+                        &cache_dir,
+                    )?)),
+                    None if args.cluster_only.is_none()
+                        && args.cluster_sizes.iter().all(|n| *n == 0) =>
+                    {
+                        bail!("nothing to measure: give --source LIBRARY and/or --cluster-sizes")
+                    }
+                    None => None,
+                };
+                Mode::Bench(BenchConfig {
+                    organize,
+                    out: args.out,
+                    cluster_sizes: args.cluster_sizes.into_iter().filter(|n| *n > 0).collect(),
+                    cluster_only: args.cluster_only,
+                })
+            }
             Some(Command::Eval(args)) => {
                 let json = args.json;
                 let organize = crate::cli::OrganizeArgs {
