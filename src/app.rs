@@ -77,6 +77,16 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             organize(c, &config.cache_dir, config.verbose)
         }
         Mode::Bench(b) => run_bench(b, &config.cache_dir),
+        Mode::Doctor {
+            json,
+            runtime_candidates,
+            ld_library_path,
+        } => run_doctor(
+            config,
+            *json,
+            runtime_candidates,
+            ld_library_path.as_deref(),
+        ),
         Mode::Eval { organize, json } => {
             run_eval(organize, &config.cache_dir, *json, config.verbose)
         }
@@ -222,6 +232,7 @@ fn build_backend(c: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
         embedder_model: c.embedder_model.clone(),
         threads: c.threads,
         device: c.device,
+        device_options: c.device_options.clone(),
         detect: c.detect,
     };
     Ok(Box::new(OnnxBackend::new(&config)?))
@@ -545,8 +556,18 @@ fn analyse_library(
 
     let mut work = Work::default();
     let mut backend: Option<Box<dyn FaceBackend>> = None;
-    if !todo.is_empty() {
+    // A requested accelerator is checked even when the cache makes it unnecessary: a request
+    // that cannot be met is an error, never silently ignored.
+    if !todo.is_empty() || c.device != po_backend_api::DeviceRequest::Cpu {
         let b = backend.insert(build_backend(c).context("cannot start the face backend")?);
+        if let Some(reason) = &b.info().device.fallback_reason {
+            progress.message(&format!(
+                "warning: running on {} because no accelerator could be used: {reason}",
+                b.info().device.device
+            ));
+        }
+    }
+    if let (false, Some(b)) = (todo.is_empty(), backend.as_mut()) {
         let results = analyse_all(
             &todo,
             &items,
@@ -910,6 +931,111 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
     } else {
         ExitCode::from(EXIT_WITH_ERRORS)
     })
+}
+
+fn run_doctor(
+    config: &Config,
+    json: bool,
+    candidates: &[(PathBuf, String)],
+    ld_library_path: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use crate::doctor::{check_libraries, gpus, library_dirs, Check, CUDA_LIBRARIES};
+    let mut checks: Vec<Check> = Vec::new();
+    let found = candidates.iter().find(|(p, _)| p.is_file());
+    checks.push(match found {
+        Some((path, source)) => Check {
+            what: "ONNX Runtime library".into(),
+            ok: true,
+            detail: format!("{} (from {source})", path.display()),
+            fix: None,
+        },
+        None => Check {
+            what: "ONNX Runtime library".into(),
+            ok: false,
+            detail: "libonnxruntime.so not found".into(),
+            fix: Some("`photo_organizer setup`, or set ORT_DYLIB_PATH".into()),
+        },
+    });
+    #[cfg(feature = "onnx")]
+    if found.is_some() {
+        let runtime: Vec<po_backend_onnx::RuntimeCandidate> = candidates
+            .iter()
+            .map(|(path, source)| po_backend_onnx::RuntimeCandidate {
+                path: path.clone(),
+                source: source.clone(),
+            })
+            .collect();
+        match po_backend_onnx::load_runtime(&runtime) {
+            Ok(rt) => {
+                let offered: Vec<&str> = po_backend_onnx::offered_providers()
+                    .into_iter()
+                    .filter(|(_, ok)| *ok)
+                    .map(|(p, _)| p.name())
+                    .collect();
+                let cuda = offered.contains(&"cuda");
+                checks.push(Check {
+                    what: "execution providers".into(),
+                    ok: true,
+                    detail: format!(
+                        "ONNX Runtime {} offers: {}",
+                        rt.version.as_deref().unwrap_or("(unknown version)"),
+                        offered.join(", ")
+                    ),
+                    fix: (!cuda).then(|| "for CUDA: `pip install -r requirements-gpu.txt` and set ORT_DYLIB_PATH to onnxruntime-gpu's onnxruntime/capi/libonnxruntime.so.1.31.1".into()),
+                });
+            }
+            Err(e) => checks.push(Check {
+                what: "execution providers".into(),
+                ok: false,
+                detail: e.to_string(),
+                fix: Some("`photo_organizer setup`".into()),
+            }),
+        }
+    }
+    checks.push(gpus());
+    let runtime_dir = found.and_then(|(p, _)| p.parent());
+    let dirs = library_dirs(runtime_dir, ld_library_path);
+    checks.extend(check_libraries(&dirs, CUDA_LIBRARIES));
+    checks.extend(check_libraries(
+        &dirs,
+        &[(
+            "libonnxruntime_providers_cuda.so",
+            "onnxruntime-gpu, beside libonnxruntime",
+        )],
+    ));
+    checks.push(Check {
+        what: "libtorch (facenet backend)".into(),
+        ok: false,
+        detail: "the tch/libtorch backend is not compiled into this build".into(),
+        fix: Some("not available yet; the ONNX backends cover CPU and CUDA".into()),
+    });
+    for a in &Manifest::builtin().artifact {
+        let st = setup::state(&config.cache_dir, a);
+        checks.push(Check {
+            what: format!("{} ({:?})", a.id, a.role).to_lowercase(),
+            ok: st == setup::State::Present,
+            detail: a.path_in(&config.cache_dir).display().to_string(),
+            fix: (st != setup::State::Present).then(|| "`photo_organizer setup`".into()),
+        });
+    }
+    if json {
+        print_json(&checks)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for c in &checks {
+            writeln!(
+                out,
+                "[{}] {}: {}",
+                if c.ok { "ok" } else { "--" },
+                c.what,
+                c.detail
+            )?;
+            if let Some(fix) = &c.fix {
+                writeln!(out, "     fix: {fix}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A cache directory holding only links to the shared runtime and models: runs in it start cold.

@@ -99,6 +99,29 @@ pub struct OrganizeArgs {
     /// Sort inside each person's folder by year taken (EXIF DateTimeOriginal, else file time)
     #[arg(long)]
     pub by_year: bool,
+
+    /// Use the best accelerator that works (CUDA, then Apple CoreML), else the CPU with a
+    /// warning saying why
+    #[arg(long, conflicts_with = "execution_provider")]
+    pub gpu: bool,
+
+    /// Exactly this ONNX Runtime execution provider; an error if it cannot run:
+    /// cpu, cuda, tensorrt, rocm, openvino, coreml, directml
+    #[arg(long, value_name = "NAME")]
+    pub execution_provider: Option<String>,
+
+    /// Which GPU (index as the driver numbers them)
+    #[arg(long, value_name = "N")]
+    pub gpu_device: Option<u32>,
+
+    /// Half precision where the provider supports it (TensorRT)
+    #[arg(long)]
+    pub fp16: bool,
+
+    /// Settings file (TOML): [recognition] execution_provider, device_id;
+    /// [cuda] gpu_mem_limit, arena_extend_strategy, cudnn_conv_algo_search. Flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +148,17 @@ pub enum Command {
     /// provider), and clustering time and peak memory on synthetic faces. Writes bench.json and
     /// bench.svg.
     Bench(BenchArgs),
+
+    /// Check what this machine can run: runtime library and its providers, GPUs, CUDA
+    /// libraries, libtorch, models; with the command that fixes each problem.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

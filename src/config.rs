@@ -8,7 +8,8 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use po_backend_api::{DetectOptions, DeviceRequest};
+use po_backend_api::{DetectOptions, DeviceOptions, DeviceRequest, Provider};
+use serde::Deserialize;
 
 use crate::{
     cli::{Cli, Command},
@@ -24,7 +25,7 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub enum Mode {
-    Organize(OrganizeConfig),
+    Organize(Box<OrganizeConfig>),
     Setup {
         check: bool,
     },
@@ -35,6 +36,11 @@ pub enum Mode {
         json: bool,
     },
     Bench(BenchConfig),
+    Doctor {
+        json: bool,
+        runtime_candidates: Vec<(PathBuf, String)>,
+        ld_library_path: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +109,7 @@ pub struct OrganizeConfig {
     pub json: bool,
     pub progress: ProgressStyle,
     pub device: DeviceRequest,
+    pub device_options: DeviceOptions,
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
     pub detector_model: PathBuf,
@@ -112,6 +119,95 @@ pub struct OrganizeConfig {
     pub by_year: bool,
     /// `output` as the key of its people in the store.
     pub collection: String,
+}
+
+/// The `--config` TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsFile {
+    #[serde(default)]
+    pub recognition: RecognitionSettings,
+    #[serde(default)]
+    pub cuda: CudaSettings,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecognitionSettings {
+    pub execution_provider: Option<String>,
+    pub device_id: Option<u32>,
+    pub fp16: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CudaSettings {
+    pub device_id: Option<u32>,
+    pub gpu_mem_limit: Option<usize>,
+    pub arena_extend_strategy: Option<String>,
+    pub cudnn_conv_algo_search: Option<String>,
+}
+
+/// Device request and options from the flags, then the settings file, then the defaults.
+fn device_settings(
+    args: &crate::cli::OrganizeArgs,
+) -> anyhow::Result<(DeviceRequest, DeviceOptions)> {
+    let file: SettingsFile = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --config {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("invalid --config {}", path.display()))?
+        }
+        None => SettingsFile::default(),
+    };
+    let named = args
+        .execution_provider
+        .as_deref()
+        .or(file.recognition.execution_provider.as_deref());
+    let request = match (args.gpu, named) {
+        (true, _) => DeviceRequest::Auto,
+        (false, Some("auto")) => DeviceRequest::Auto,
+        (false, Some(name)) => {
+            DeviceRequest::Exactly(Provider::parse(name).with_context(|| {
+                let all: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown execution provider {name:?}; one of: {}",
+                    all.join(", ")
+                )
+            })?)
+        }
+        (false, None) => DeviceRequest::Cpu,
+    };
+    let check = |value: &Option<String>, allowed: &[&str], what: &str| -> anyhow::Result<()> {
+        match value {
+            Some(v) if !allowed.contains(&v.as_str()) => {
+                bail!("[cuda] {what} = {v:?}: one of {allowed:?}")
+            }
+            _ => Ok(()),
+        }
+    };
+    check(
+        &file.cuda.arena_extend_strategy,
+        &["next_power_of_two", "same_as_requested"],
+        "arena_extend_strategy",
+    )?;
+    check(
+        &file.cuda.cudnn_conv_algo_search,
+        &["exhaustive", "heuristic", "default"],
+        "cudnn_conv_algo_search",
+    )?;
+    let options = DeviceOptions {
+        device_id: args
+            .gpu_device
+            .or(file.recognition.device_id)
+            .or(file.cuda.device_id)
+            .unwrap_or(0),
+        gpu_mem_limit: file.cuda.gpu_mem_limit,
+        arena_extend_strategy: file.cuda.arena_extend_strategy,
+        cudnn_conv_algo_search: file.cuda.cudnn_conv_algo_search,
+        fp16: args.fp16 || file.recognition.fp16.unwrap_or(false),
+    };
+    Ok((request, options))
 }
 
 /// The canonical form of a path that may not exist yet (its nearest existing ancestor is
@@ -183,6 +279,11 @@ impl TryFrom<Cli> for Config {
         let mode = match cli.command {
             Some(Command::Setup(args)) => Mode::Setup { check: args.check },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
+            Some(Command::Doctor(args)) => Mode::Doctor {
+                json: args.json,
+                runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin()),
+                ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
+            },
             Some(Command::Bench(args)) => {
                 let organize = match args.source {
                     Some(source) => Some(Box::new(organize_config(
@@ -203,6 +304,11 @@ impl TryFrom<Cli> for Config {
                             hardlink: false,
                             symlink: false,
                             by_year: false,
+                            gpu: false,
+                            execution_provider: None,
+                            gpu_device: None,
+                            fp16: false,
+                            config: None,
                         },
                         &cache_dir,
                     )?)),
@@ -240,13 +346,18 @@ impl TryFrom<Cli> for Config {
                     hardlink: false,
                     symlink: false,
                     by_year: false,
+                    gpu: false,
+                    execution_provider: None,
+                    gpu_device: None,
+                    fp16: false,
+                    config: None,
                 };
                 Mode::Eval {
                     organize: Box::new(organize_config(organize, &cache_dir)?),
                     json,
                 }
             }
-            None => Mode::Organize(organize_config(cli.organize, &cache_dir)?),
+            None => Mode::Organize(Box::new(organize_config(cli.organize, &cache_dir)?)),
         };
         Ok(Config {
             cache_dir,
@@ -297,6 +408,7 @@ fn organize_config(
     args: crate::cli::OrganizeArgs,
     cache_dir: &Path,
 ) -> anyhow::Result<OrganizeConfig> {
+    let (device, device_options) = device_settings(&args)?;
     let (Some(source), Some(output)) = (args.source, args.output) else {
         bail!("both --source LIBRARY and --output OUT are needed (see --help)");
     };
@@ -367,7 +479,8 @@ fn organize_config(
         } else {
             ProgressStyle::Plain
         },
-        device: DeviceRequest::Cpu,
+        device,
+        device_options,
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
         detector_model: manifest.default_for(Role::Detector).path_in(cache_dir),
         embedder_model: manifest.default_for(Role::Embedder).path_in(cache_dir),

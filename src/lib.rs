@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod decode;
+pub mod doctor;
 pub mod eval;
 pub mod execute;
 pub mod exif;

@@ -79,13 +79,75 @@ pub struct BackendInfo {
     pub runtime_version: Option<String>,
 }
 
+/// An execution provider, chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Cpu,
+    Cuda,
+    TensorRt,
+    Rocm,
+    OpenVino,
+    CoreMl,
+    DirectMl,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 7] = [
+        Provider::Cpu,
+        Provider::Cuda,
+        Provider::TensorRt,
+        Provider::Rocm,
+        Provider::OpenVino,
+        Provider::CoreMl,
+        Provider::DirectMl,
+    ];
+
+    /// The name users type: `cpu`, `cuda`, `tensorrt`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+            Provider::TensorRt => "tensorrt",
+            Provider::Rocm => "rocm",
+            Provider::OpenVino => "openvino",
+            Provider::CoreMl => "coreml",
+            Provider::DirectMl => "directml",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Provider> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+}
+
 /// Which device the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceRequest {
-    /// CPU only.
+    /// CPU only (the default).
     #[default]
     Cpu,
+    /// `--gpu`: the best accelerator that works (CUDA, then Apple CoreML), else the CPU with a
+    /// warning and the reason recorded.
+    Auto,
+    /// `--execution-provider NAME`: exactly this one, or an error naming the cause.
+    Exactly(Provider),
+}
+
+/// Accelerator settings (CUDA options follow ONNX Runtime's names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeviceOptions {
+    pub device_id: u32,
+    pub gpu_mem_limit: Option<usize>,
+    /// `next_power_of_two` or `same_as_requested`.
+    pub arena_extend_strategy: Option<String>,
+    /// `exhaustive`, `heuristic` or `default`.
+    pub cudnn_conv_algo_search: Option<String>,
+    /// Half precision where the provider supports it (TensorRT).
+    pub fp16: bool,
 }
 
 /// Detection settings shared by all detectors.

@@ -1,0 +1,150 @@
+//! `photo_organizer doctor`: what this machine can run and what to do about what it cannot. The
+//! runtime library (where, which version, which execution providers it offers), the GPUs the
+//! driver reports, each CUDA library the CUDA provider loads (found where, or missing and how to
+//! get it), the libtorch backend, and the models.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    /// Where it was found, or what was seen.
+    pub detail: String,
+    /// The command or step that fixes it, when not ok.
+    pub fix: Option<String>,
+}
+
+/// Libraries the ONNX Runtime CUDA provider (onnxruntime-gpu 1.31) loads, with what brings them.
+pub const CUDA_LIBRARIES: &[(&str, &str)] = &[
+    ("libcuda.so.1", "the NVIDIA driver"),
+    ("libcudart.so.13", "CUDA 13 runtime (nvidia-cuda-runtime)"),
+    ("libcublas.so.13", "cuBLAS 13 (nvidia-cublas)"),
+    ("libcublasLt.so.13", "cuBLASLt 13 (nvidia-cublas)"),
+    ("libcurand.so.10", "cuRAND (nvidia-curand)"),
+    ("libcufft.so.12", "cuFFT (nvidia-cufft)"),
+    ("libcudnn.so.9", "cuDNN 9 (nvidia-cudnn)"),
+];
+
+/// Directories the dynamic loader would search for a library, in a useful order.
+pub fn library_dirs(runtime_dir: Option<&Path>, ld_library_path: Option<&str>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(v) = ld_library_path {
+        dirs.extend(std::env::split_paths(v));
+    }
+    if let Some(d) = runtime_dir {
+        dirs.push(d.to_path_buf());
+    }
+    dirs.extend(
+        [
+            "/usr/local/nvidia/lib64",
+            "/usr/local/cuda/lib64",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+            "/usr/local/lib",
+        ]
+        .map(PathBuf::from),
+    );
+    dirs.dedup();
+    dirs
+}
+
+/// Each library found (first directory that has it) or missing with its fix.
+pub fn check_libraries(dirs: &[PathBuf], libraries: &[(&str, &str)]) -> Vec<Check> {
+    libraries
+        .iter()
+        .map(|(name, from)| match dirs.iter().map(|d| d.join(name)).find(|p| p.exists()) {
+            Some(path) => Check {
+                what: (*name).into(),
+                ok: true,
+                detail: path.display().to_string(),
+                fix: None,
+            },
+            None => Check {
+                what: (*name).into(),
+                ok: false,
+                detail: format!("not found ({from})"),
+                fix: Some(if *name == "libcuda.so.1" {
+                    "install the NVIDIA driver for your GPU".into()
+                } else {
+                    "`pip install -r requirements-gpu.txt`, then add the lib directories of the nvidia-* packages to LD_LIBRARY_PATH".into()
+                }),
+            },
+        })
+        .collect()
+}
+
+/// GPUs as the NVIDIA driver reports them: `nvidia-smi` if present, else /proc.
+pub fn gpus() -> Check {
+    let smi = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=index,name,driver_version,memory.total",
+            "--format=csv,noheader",
+        ])
+        .output();
+    if let Ok(out) = smi {
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .replace('\n', "; ");
+            return Check {
+                what: "NVIDIA GPUs".into(),
+                ok: !text.is_empty(),
+                detail: text,
+                fix: None,
+            };
+        }
+    }
+    let proc = Path::new("/proc/driver/nvidia/gpus");
+    let n = std::fs::read_dir(proc).map_or(0, |d| d.count());
+    Check {
+        what: "NVIDIA GPUs".into(),
+        ok: n > 0,
+        detail: if n > 0 {
+            format!("{n} listed in {}", proc.display())
+        } else {
+            "none seen (no nvidia-smi, no /proc/driver/nvidia)".into()
+        },
+        fix: (n == 0).then(|| "without an NVIDIA GPU and driver, CUDA cannot run: use the CPU (default) or --gpu to pick what works".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_are_found_in_the_first_directory_that_has_them() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(b.path().join("libcudart.so.13"), b"").unwrap();
+        std::fs::write(a.path().join("libcudnn.so.9"), b"").unwrap();
+        let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+        let checks = check_libraries(&dirs, CUDA_LIBRARIES);
+        let get = |n: &str| checks.iter().find(|c| c.what == n).unwrap().clone();
+        assert!(get("libcudart.so.13").ok);
+        assert!(get("libcudart.so.13")
+            .detail
+            .starts_with(&b.path().display().to_string()));
+        assert!(get("libcudnn.so.9").ok);
+        let missing = get("libcublasLt.so.13");
+        assert!(!missing.ok && missing.fix.unwrap().contains("requirements-gpu.txt"));
+    }
+
+    #[test]
+    fn library_dirs_put_ld_library_path_first() {
+        let dirs = library_dirs(Some(Path::new("/rt")), Some("/x:/y"));
+        assert_eq!(
+            &dirs[..3],
+            &[
+                PathBuf::from("/x"),
+                PathBuf::from("/y"),
+                PathBuf::from("/rt")
+            ]
+        );
+    }
+}
