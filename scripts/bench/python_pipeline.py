@@ -89,7 +89,14 @@ for p in photos:
         v = emb.run(None, {"data": crop})[0][0]
         vectors.append(v / np.linalg.norm(v))
         owners.append(p)
-labels = HDBSCAN(min_cluster_size=2, min_samples=1, cluster_selection_epsilon=0.95).fit_predict(np.array(vectors)) if len(vectors) > 1 else []
+def hdbscan(x):
+    try:
+        return HDBSCAN(min_cluster_size=2, min_samples=1, cluster_selection_epsilon=0.95).fit_predict(x)
+    except TypeError:  # scikit-learn's epsilon search fails on some inputs; time matters here
+        return HDBSCAN(min_cluster_size=2, min_samples=1).fit_predict(x)
+
+
+labels = hdbscan(np.array(vectors)) if len(vectors) > 1 else []
 dest = {}
 for p, l in zip(owners, labels):
     dest.setdefault(p, set()).add(f"person_{l:03d}" if l >= 0 else "_unknown")
