@@ -95,18 +95,6 @@ fn synthetic(n: usize, dim: usize) -> Vec<Vec<f32>> {
     data
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn adjusted_rand(a: &[Option<usize>], b: &[Option<usize>]) -> f64 {
     let key = |l: &Option<usize>| l.map_or(0, |x| x + 1);
     let mut joint: HashMap<(usize, usize), f64> = HashMap::new();
@@ -174,7 +162,7 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let (labels, stats) = cluster_with(&data, params, options)?;
         let total = t.elapsed().as_secs_f64();
-        let rss = peak_rss_mib();
+        let rss = photo_organizer::bench::peak_rss_mb();
         let (clusters, noise) = count(&labels);
         println!(
             "n={n}: knn {:?} {:.2}s, cluster {:.2}s (detach {:.2}s), total {total:.2}s, peak RSS {rss:.0} MiB, \

@@ -258,6 +258,14 @@ fn model_key(c: &OrganizeConfig) -> String {
     )
 }
 
+/// Bars on a terminal, plain lines otherwise.
+fn progress_sink(style: ProgressStyle) -> Box<dyn ProgressSink> {
+    match style {
+        ProgressStyle::Bars => Box::<Bars>::default(),
+        ProgressStyle::Plain => Box::<Lines>::default(),
+    }
+}
+
 /// Holds a lock for the output directory during the run (a file in the cache, so a run that
 /// fails early leaves no trace in OUT); a second run into the same OUT refuses to start.
 fn lock_output(cache_dir: &Path, collection: &str, out: &Path) -> anyhow::Result<File> {
@@ -664,10 +672,7 @@ fn analyse_library(
 
 fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let progress: Box<dyn ProgressSink> = match c.progress {
-        ProgressStyle::Bars => Box::<Bars>::default(),
-        ProgressStyle::Plain => Box::<Lines>::default(),
-    };
+    let progress = progress_sink(c.progress);
     let _lock = if c.dry_run {
         None
     } else {
@@ -1194,10 +1199,7 @@ fn run_eval(
     json: bool,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
-    let progress: Box<dyn ProgressSink> = match c.progress {
-        ProgressStyle::Bars => Box::<Bars>::default(),
-        ProgressStyle::Plain => Box::<Lines>::default(),
-    };
+    let progress = progress_sink(c.progress);
     let mut cache = open_cache(cache_dir)?;
     let model_key = model_key(c);
     let a = match analyse_library(c, &mut cache, &model_key, progress.as_ref(), verbose)? {

@@ -7,6 +7,8 @@ use std::{fmt::Write as _, path::Path, time::Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::rng::SplitMix64;
+
 /// One measured stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageFigure {
@@ -51,32 +53,17 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// splitmix64: a tiny deterministic generator, so every run clusters the same faces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Roughly normal, from the sum of uniforms.
-    fn gauss(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next() >> 11) as f32 / (1u64 << 53) as f32)
-            .sum::<f32>()
-            - 2.0
-    }
+/// Roughly normal, from the sum of uniforms.
+fn gauss(rng: &mut SplitMix64) -> f32 {
+    (0..4).map(|_| rng.next_f32()).sum::<f32>() - 2.0
 }
 
 /// `n` unit vectors of dimension `dim`: identities of about 20 faces each (cosine to their own
 /// centre about 0.8) plus 10% singletons. Returns the vectors and each one's identity.
 pub fn synthetic_faces(n: usize, dim: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<usize>) {
-    let mut rng = Rng(seed);
-    let unit = |rng: &mut Rng| {
-        let mut v: Vec<f32> = (0..dim).map(|_| rng.gauss()).collect();
+    let mut rng = SplitMix64(seed);
+    let unit = |rng: &mut SplitMix64| {
+        let mut v: Vec<f32> = (0..dim).map(|_| gauss(rng)).collect();
         po_backend_api::l2_normalize(&mut v);
         v
     };
@@ -90,7 +77,7 @@ pub fn synthetic_faces(n: usize, dim: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<u
             truth.push(identities + i);
             continue;
         }
-        let id = (rng.next() % identities as u64) as usize;
+        let id = (rng.next_u64() % identities as u64) as usize;
         let noise = unit(&mut rng);
         let mut v: Vec<f32> = centres[id]
             .iter()

@@ -287,29 +287,7 @@ impl TryFrom<Cli> for Config {
             Some(Command::Bench(args)) => {
                 let organize = match args.source {
                     Some(source) => Some(Box::new(organize_config(
-                        crate::cli::OrganizeArgs {
-                            source: Some(source),
-                            output: Some(
-                                std::env::temp_dir()
-                                    .join(format!("photo_organizer-bench-{}", std::process::id())),
-                            ),
-                            dry_run: true,
-                            threads: args.threads,
-                            min_cluster_size: 2,
-                            min_face_score: DetectOptions::default().score_threshold,
-                            merge_distance: crate::cluster::DEFAULT_MERGE_DISTANCE,
-                            json: true,
-                            known: None,
-                            move_files: false,
-                            hardlink: false,
-                            symlink: false,
-                            by_year: false,
-                            gpu: false,
-                            execution_provider: None,
-                            gpu_device: None,
-                            fp16: false,
-                            config: None,
-                        },
+                        read_only_args(source, args.threads, "bench"),
                         &cache_dir,
                     )?)),
                     None if args.cluster_only.is_none()
@@ -329,28 +307,11 @@ impl TryFrom<Cli> for Config {
             Some(Command::Eval(args)) => {
                 let json = args.json;
                 let organize = crate::cli::OrganizeArgs {
-                    source: Some(args.dir),
-                    // Never written: eval plans nothing. Unique, so it cannot be a real folder.
-                    output: Some(
-                        std::env::temp_dir()
-                            .join(format!("photo_organizer-eval-{}", std::process::id())),
-                    ),
-                    dry_run: true,
-                    threads: args.threads,
                     min_cluster_size: args.min_cluster_size,
                     min_face_score: args.min_face_score,
                     merge_distance: args.merge_distance,
                     json,
-                    known: None,
-                    move_files: false,
-                    hardlink: false,
-                    symlink: false,
-                    by_year: false,
-                    gpu: false,
-                    execution_provider: None,
-                    gpu_device: None,
-                    fp16: false,
-                    config: None,
+                    ..read_only_args(args.dir, args.threads, "eval")
                 };
                 Mode::Eval {
                     organize: Box::new(organize_config(organize, &cache_dir)?),
@@ -364,6 +325,33 @@ impl TryFrom<Cli> for Config {
             verbose: cli.global.verbose,
             mode,
         })
+    }
+}
+
+/// Organize arguments for a command that reads a library but never writes an output (eval,
+/// bench): defaults, plus an output path that cannot be a real folder.
+fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate::cli::OrganizeArgs {
+    crate::cli::OrganizeArgs {
+        source: Some(source),
+        output: Some(
+            std::env::temp_dir().join(format!("photo_organizer-{what}-{}", std::process::id())),
+        ),
+        dry_run: true,
+        threads,
+        min_cluster_size: 2,
+        min_face_score: DetectOptions::default().score_threshold,
+        merge_distance: crate::cluster::DEFAULT_MERGE_DISTANCE,
+        json: true,
+        known: None,
+        move_files: false,
+        hardlink: false,
+        symlink: false,
+        by_year: false,
+        gpu: false,
+        execution_provider: None,
+        gpu_device: None,
+        fp16: false,
+        config: None,
     }
 }
 

@@ -25,5 +25,6 @@ pub mod people;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod rng;
 pub mod scan;
 pub mod setup;

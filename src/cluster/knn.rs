@@ -2,6 +2,7 @@
 //! and an IVF index (k-means coarse quantiser, list-level probing) for sizes where the exact
 //! search costs too much. Both return the same structure, with distances recomputed exactly.
 
+use crate::rng::SplitMix64;
 use ndarray::{linalg::general_mat_mul, Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -288,19 +289,6 @@ fn refine(points: &Points, knn: Knn) -> Knn {
     assemble(n, k, rows)
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64): sampling must not depend on a global RNG.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// Nearest centroid of every row of `data` (row-major, width d), by blocked products.
 fn assign(data: &[f32], d: usize, centroids: &[f32], c_sq: &[f32]) -> Vec<u32> {
     data.par_chunks(QUERY_BLOCK * d)
@@ -329,12 +317,12 @@ fn kmeans(points: &Points, n_lists: usize) -> Vec<f32> {
     const ITERATIONS: usize = 8;
     const SAMPLE_PER_LIST: usize = 32;
     let (n, d) = (points.n, points.d);
-    let mut rng = SplitMix(0x5EED_F00D);
+    let mut rng = SplitMix64(0x5EED_F00D);
     // Partial Fisher-Yates: the first m entries are a uniform sample without replacement.
     let m = (n_lists * SAMPLE_PER_LIST).min(n);
     let mut perm: Vec<usize> = (0..n).collect();
     for i in 0..m {
-        let j = i + (rng.next() % (n - i) as u64) as usize;
+        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
         perm.swap(i, j);
     }
     let mut sample = Vec::with_capacity(m * d);
@@ -453,11 +441,11 @@ mod tests {
     use super::*;
 
     fn random_unit(n: usize, d: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut rng = SplitMix(seed);
+        let mut rng = SplitMix64(seed);
         (0..n)
             .map(|_| {
                 let mut v: Vec<f32> = (0..d)
-                    .map(|_| (rng.next() % 2001) as f32 / 1000.0 - 1.0)
+                    .map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0)
                     .collect();
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 v.iter_mut().for_each(|x| *x /= norm);
