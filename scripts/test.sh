@@ -9,6 +9,16 @@ cargo build --locked --quiet
 ./target/debug/photo_organizer setup
 scripts/fetch-test-photos.sh
 scripts/build-eval-set.sh
+# flake.nix must at least parse (Debian's nix-bin gives nix-instantiate).
+if ! command -v nix-instantiate >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq nix-bin >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nix-bin >/dev/null; }
+  else
+    echo "nix-instantiate not found: install Debian's nix-bin (checks that flake.nix parses)" >&2
+    exit 1
+  fi
+fi
+nix-instantiate --parse flake.nix >/dev/null
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 cargo test --locked --workspace
