@@ -232,7 +232,10 @@ fn session(
     options: &DeviceOptions,
 ) -> Result<Session, String> {
     let build = || -> ort::Result<Session> {
-        let mut builder = Session::builder(environment())?;
+        // Decoding threads share the cores with inference: spinning ONNX Runtime workers would
+        // burn the time the decoders need.
+        let mut builder = Session::builder(environment())?
+            .with_config_entry("session.intra_op.allow_spinning", "0")?;
         if fold_quantized_weights {
             builder = builder.with_config_entry("session.disable_quant_qdq", "1")?;
         }
