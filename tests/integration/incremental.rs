@@ -166,7 +166,6 @@ fn killed_run_then_rerun_gives_the_output_of_an_uninterrupted_run() {
     for line in lines {
         if line.unwrap().contains("face(s)") {
             analysed += 1;
-            // Commits come at least every 8 photos, before a photo is reported.
             if analysed == 10 {
                 child.kill().unwrap(); // SIGKILL: no chance to clean up
                 break;
@@ -178,8 +177,10 @@ fn killed_run_then_rerun_gives_the_output_of_an_uninterrupted_run() {
 
     let rerun = organize(&t, &["--json"]);
     let s = summary(&rerun);
+    // A commit comes before a photo is reported and at most 8 photos apart, so of the 10
+    // reported before the kill at most 7 can be lost: at most 13 - 10 + 7 are decoded again.
     assert!(
-        s["decoded"].as_u64().unwrap() <= 5,
+        s["decoded"].as_u64().unwrap() <= 10,
         "the killed run's work was lost: {s}"
     );
     assert_eq!(t.folders(), reference.folders());
