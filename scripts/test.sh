@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --locked --quiet
-./target/debug/photo_organizer setup
+./target/debug/photo_organizer setup --all
 scripts/fetch-test-photos.sh
 scripts/build-eval-set.sh
 # flake.nix must at least parse (Debian's nix-bin gives nix-instantiate).

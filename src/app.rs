@@ -70,7 +70,7 @@ const CACHE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {
-        Mode::Setup { check } => run_setup(config, *check),
+        Mode::Setup { check, all } => run_setup(config, *check, *all),
         Mode::People(p) => run_people(config, p),
         Mode::Organize(c) => {
             install_interrupt_handler();
@@ -93,9 +93,9 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_setup(config: &Config, check: bool) -> anyhow::Result<ExitCode> {
+fn run_setup(config: &Config, check: bool, all: bool) -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr();
-    let not_ready = setup::run(&config.cache_dir, check, &mut stderr)
+    let not_ready = setup::run(&config.cache_dir, check, all, &mut stderr)
         .context("setup could not fetch the runtime and models")?;
     if not_ready > 0 {
         writeln!(
@@ -218,7 +218,7 @@ fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
 
 #[cfg(feature = "onnx")]
 fn build_backend(c: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
-    use po_backend_onnx::{OnnxBackend, OnnxConfig, RuntimeCandidate};
+    use po_backend_onnx::{DetectorKind, OnnxBackend, OnnxConfig, RuntimeCandidate};
     let config = OnnxConfig {
         runtime: c
             .runtime_candidates
@@ -228,6 +228,11 @@ fn build_backend(c: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
                 source: source.clone(),
             })
             .collect(),
+        detector_kind: if c.detector_id.starts_with("scrfd") {
+            DetectorKind::Scrfd
+        } else {
+            DetectorKind::YuNet
+        },
         detector_model: c.detector_model.clone(),
         embedder_model: c.embedder_model.clone(),
         threads: c.threads,
@@ -252,7 +257,7 @@ fn model_key(c: &OrganizeConfig) -> String {
     let m = Manifest::builtin();
     format!(
         "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
-        m.default_for(Role::Detector).id,
+        c.detector_id,
         c.detect.score_threshold,
         m.default_for(Role::Embedder).id
     )

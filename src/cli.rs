@@ -100,6 +100,11 @@ pub struct OrganizeArgs {
     #[arg(long)]
     pub by_year: bool,
 
+    /// Face detector: yunet (default, MIT) or insightface (SCRFD-2.5G; needs `setup --all`;
+    /// InsightFace weights are for non-commercial research use)
+    #[arg(long, default_value = "yunet", value_name = "NAME")]
+    pub face_backend: String,
+
     /// Use the best accelerator that works (CUDA, then Apple CoreML), else the CPU with a
     /// warning saying why
     #[arg(long, conflicts_with = "execution_provider")]
@@ -195,6 +200,10 @@ pub struct EvalArgs {
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
 
+    /// Face detector to evaluate: yunet or insightface
+    #[arg(long, default_value = "yunet", value_name = "NAME")]
+    pub face_backend: String,
+
     /// Print the scores as JSON
     #[arg(long)]
     pub json: bool,
@@ -255,4 +264,9 @@ pub struct SetupArgs {
     /// Check what is present and what is missing, fetch nothing
     #[arg(long)]
     pub check: bool,
+
+    /// Also the optional models (SCRFD for `--face-backend insightface`: InsightFace weights,
+    /// non-commercial research use only)
+    #[arg(long)]
+    pub all: bool,
 }

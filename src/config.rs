@@ -28,6 +28,7 @@ pub enum Mode {
     Organize(Box<OrganizeConfig>),
     Setup {
         check: bool,
+        all: bool,
     },
     People(PeopleConfig),
     /// `eval`: an organize configuration over the labelled folder that never writes output.
@@ -112,6 +113,8 @@ pub struct OrganizeConfig {
     pub device_options: DeviceOptions,
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
+    /// Manifest id of the detector.
+    pub detector_id: String,
     pub detector_model: PathBuf,
     pub embedder_model: PathBuf,
     pub known: Option<PathBuf>,
@@ -277,7 +280,10 @@ impl TryFrom<Cli> for Config {
             None => default_cache_dir()?,
         };
         let mode = match cli.command {
-            Some(Command::Setup(args)) => Mode::Setup { check: args.check },
+            Some(Command::Setup(args)) => Mode::Setup {
+                check: args.check,
+                all: args.all,
+            },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
             Some(Command::Doctor(args)) => Mode::Doctor {
                 json: args.json,
@@ -311,6 +317,7 @@ impl TryFrom<Cli> for Config {
                     min_face_score: args.min_face_score,
                     merge_distance: args.merge_distance,
                     json,
+                    face_backend: args.face_backend,
                     ..read_only_args(args.dir, args.threads, "eval")
                 };
                 Mode::Eval {
@@ -347,6 +354,7 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         hardlink: false,
         symlink: false,
         by_year: false,
+        face_backend: "yunet".into(),
         gpu: false,
         execution_provider: None,
         gpu_device: None,
@@ -449,6 +457,18 @@ fn organize_config(
     };
     let collection = canonical_key(&output);
     let manifest = Manifest::builtin();
+    let detector = match args.face_backend.as_str() {
+        "yunet" => manifest.default_for(Role::Detector).clone(),
+        "insightface" | "scrfd" => manifest
+            .by_id("scrfd-2.5g-kps")
+            .expect("the manifest lists SCRFD (unit-tested)")
+            .clone(),
+        "facenet" | "yolov8" => bail!(
+            "backend `{}` is not built yet; available: yunet, insightface",
+            args.face_backend
+        ),
+        other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface"),
+    };
     let interactive = std::io::stderr().is_terminal();
     Ok(OrganizeConfig {
         source,
@@ -470,7 +490,8 @@ fn organize_config(
         device,
         device_options,
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
-        detector_model: manifest.default_for(Role::Detector).path_in(cache_dir),
+        detector_id: detector.id.clone(),
+        detector_model: detector.path_in(cache_dir),
         embedder_model: manifest.default_for(Role::Embedder).path_in(cache_dir),
         known,
         transfer,

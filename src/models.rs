@@ -12,6 +12,9 @@ const MANIFEST: &str = include_str!("../models/manifest.toml");
 pub struct Artifact {
     pub id: String,
     pub role: Role,
+    /// Fetched only by `setup --all`: a licence the user should choose to accept.
+    #[serde(default)]
+    pub optional: bool,
     /// Sub-directory of the cache it is stored in.
     pub dir: String,
     pub file: String,
@@ -49,8 +52,14 @@ impl Manifest {
     pub fn default_for(&self, role: Role) -> &Artifact {
         self.artifact
             .iter()
-            .find(|a| a.role == role)
+            .find(|a| a.role == role && !a.optional)
             .expect("the manifest has one artifact per role (unit-tested)")
+    }
+}
+
+impl Manifest {
+    pub fn by_id(&self, id: &str) -> Option<&Artifact> {
+        self.artifact.iter().find(|a| a.id == id)
     }
 }
 

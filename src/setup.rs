@@ -188,10 +188,15 @@ fn fetch(cache_dir: &Path, a: &Artifact) -> Result<(), SetupError> {
 
 /// Checks every artifact and, unless `check_only`, fetches what is missing or corrupt.
 /// Returns how many artifacts are still not usable.
-pub fn run(cache_dir: &Path, check_only: bool, log: &mut dyn Write) -> Result<usize, SetupError> {
+pub fn run(
+    cache_dir: &Path,
+    check_only: bool,
+    all: bool,
+    log: &mut dyn Write,
+) -> Result<usize, SetupError> {
     let manifest = Manifest::builtin();
     let mut not_ready = 0;
-    for a in &manifest.artifact {
+    for a in manifest.artifact.iter().filter(|a| all || !a.optional) {
         let path = a.path_in(cache_dir);
         let st = state(cache_dir, a);
         let line = match (&st, check_only) {
@@ -223,6 +228,7 @@ mod tests {
         Artifact {
             id: "x".into(),
             role: crate::models::Role::Detector,
+            optional: false,
             dir: "models".into(),
             file: "x.onnx".into(),
             sha256: sha256.into(),

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         let (small, _) = shrink_to_fit(&decoded.rgb, 640);
         let (w, h) = small.dimensions();
         if let Some(view) = po_backend_api::RgbView::new(w, h, small.as_raw()) {
-            let _ = po_backend_onnx::yunet::letterbox_bgr(view);
+            let _ = po_backend_onnx::yunet::letterbox(view, po_backend_onnx::yunet::Channels::Bgr, 0.0, 1.0);
         }
     }
 });

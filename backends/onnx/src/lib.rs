@@ -18,6 +18,7 @@ use po_backend_api::{
 };
 
 pub mod onnx_edit;
+pub mod scrfd;
 pub mod sface;
 pub mod yunet;
 
@@ -36,10 +37,25 @@ pub struct LoadedRuntime {
     pub version: Option<String>,
 }
 
+/// Which detector model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// YuNet 2023mar (MIT): the default.
+    YuNet,
+    /// SCRFD-2.5G-KPS (InsightFace, non-commercial research terms): `--face-backend insightface`.
+    Scrfd,
+}
+
+enum Detector {
+    YuNet(yunet::YuNet),
+    Scrfd(scrfd::Scrfd),
+}
+
 /// Everything the ONNX backend needs, resolved by the caller.
 #[derive(Debug, Clone)]
 pub struct OnnxConfig {
     pub runtime: Vec<RuntimeCandidate>,
+    pub detector_kind: DetectorKind,
     pub detector_model: PathBuf,
     pub embedder_model: PathBuf,
     pub threads: usize,
@@ -258,10 +274,10 @@ fn read_model(path: &Path, id: &str) -> Result<Vec<u8>, BackendError> {
     })
 }
 
-/// YuNet detector + SFace embedder on ONNX Runtime.
+/// A detector (YuNet or SCRFD) + SFace embedder on ONNX Runtime.
 pub struct OnnxBackend {
     info: BackendInfo,
-    detector: yunet::YuNet,
+    detector: Detector,
     embedder: sface::SFace,
 }
 
@@ -272,7 +288,11 @@ impl OnnxBackend {
             model: id.into(),
             reason,
         };
-        let det_bytes = read_model(&config.detector_model, yunet::MODEL_ID)?;
+        let det_id = match config.detector_kind {
+            DetectorKind::YuNet => yunet::MODEL_ID,
+            DetectorKind::Scrfd => scrfd::MODEL_ID,
+        };
+        let det_bytes = read_model(&config.detector_model, det_id)?;
         let emb_bytes = read_model(&config.embedder_model, sface::MODEL_ID)?;
         let (emb_bytes, _) = onnx_edit::strip_weight_inputs(&emb_bytes)
             .map_err(|e| model_error(sface::MODEL_ID, e.to_string()))?;
@@ -308,12 +328,19 @@ impl OnnxBackend {
                 reason: refusals.join("; "),
             });
         };
-        let detector = yunet::YuNet::new(det_session, config.detect)?;
+        let detector = match config.detector_kind {
+            DetectorKind::YuNet => Detector::YuNet(yunet::YuNet::new(det_session, config.detect)?),
+            DetectorKind::Scrfd => Detector::Scrfd(scrfd::Scrfd::new(det_session, config.detect)?),
+        };
         let embedder = sface::SFace::new(emb_session)?;
 
         let info = BackendInfo {
-            backend: "yunet".into(),
-            detector_model: yunet::MODEL_ID.into(),
+            backend: match config.detector_kind {
+                DetectorKind::YuNet => "yunet",
+                DetectorKind::Scrfd => "insightface",
+            }
+            .into(),
+            detector_model: det_id.into(),
             embedder_model: sface::MODEL_ID.into(),
             embedding_dim: sface::DIM,
             device: ActiveDevice {
@@ -337,7 +364,10 @@ impl FaceBackend for OnnxBackend {
     }
 
     fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError> {
-        self.detector.detect(image)
+        match &mut self.detector {
+            Detector::YuNet(d) => d.detect(image),
+            Detector::Scrfd(d) => d.detect(image),
+        }
     }
 
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {

@@ -53,7 +53,7 @@ impl YuNet {
         if image.width == 0 || image.height == 0 {
             return Ok(Vec::new());
         }
-        let (input, scale) = letterbox_bgr(image);
+        let (input, scale) = letterbox(image, Channels::Bgr, 0.0, 1.0);
         let tensor = TensorRef::from_array_view(&input).map_err(inference_error)?;
         let outputs = self
             .session
@@ -84,9 +84,22 @@ impl YuNet {
     }
 }
 
-/// Fits the image into 640x640 (shrinking, never enlarging), pads right and bottom with black,
-/// and returns the NCHW BGR 0..255 tensor with the factor from image to input pixels.
-pub fn letterbox_bgr(image: RgbView<'_>) -> (Array4<f32>, f32) {
+/// Channel order a detector expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channels {
+    Rgb,
+    Bgr,
+}
+
+/// Fits the image into 640x640 (shrinking, never enlarging), pads right and bottom with zeros,
+/// and returns the NCHW tensor of `(value - mean) / std` in `channels` order with the factor
+/// from image to input pixels.
+pub fn letterbox(
+    image: RgbView<'_>,
+    channels: Channels,
+    mean: f32,
+    std: f32,
+) -> (Array4<f32>, f32) {
     let scale = (INPUT_SIZE as f32 / image.width as f32)
         .min(INPUT_SIZE as f32 / image.height as f32)
         .min(1.0);
@@ -106,10 +119,14 @@ pub fn letterbox_bgr(image: RgbView<'_>) -> (Array4<f32>, f32) {
     for y in 0..h as usize {
         for x in 0..w as usize {
             let p = (y * w as usize + x) * 3;
-            // BGR channel order.
-            input[[0, 0, y, x]] = f32::from(data[p + 2]);
-            input[[0, 1, y, x]] = f32::from(data[p + 1]);
-            input[[0, 2, y, x]] = f32::from(data[p]);
+            let norm = |v: u8| (f32::from(v) - mean) / std;
+            let (first, last) = match channels {
+                Channels::Bgr => (data[p + 2], data[p]),
+                Channels::Rgb => (data[p], data[p + 2]),
+            };
+            input[[0, 0, y, x]] = norm(first);
+            input[[0, 1, y, x]] = norm(data[p + 1]);
+            input[[0, 2, y, x]] = norm(last);
         }
     }
     let effective = if scale < 1.0 {
@@ -166,7 +183,7 @@ pub fn decode_stride(
 }
 
 /// Maps a face from input pixels back to image pixels, clipping the box to the image.
-fn unscale(face: &mut FaceBox, scale: f32, width: f32, height: f32) {
+pub fn unscale(face: &mut FaceBox, scale: f32, width: f32, height: f32) {
     let [l, t, r, b] = face.bbox.map(|v| v / scale);
     face.bbox = [l.max(0.0), t.max(0.0), r.min(width), b.min(height)];
     for lm in &mut face.landmarks {
@@ -228,16 +245,39 @@ mod tests {
     #[test]
     fn letterbox_shrinks_large_images_and_pads() {
         let data = vec![10u8; 1280 * 640 * 3];
-        let (t, scale) = letterbox_bgr(RgbView::new(1280, 640, &data).unwrap());
+        let (t, scale) = letterbox(
+            RgbView::new(1280, 640, &data).unwrap(),
+            Channels::Bgr,
+            0.0,
+            1.0,
+        );
         assert_eq!(scale, 0.5);
         assert_eq!(t[[0, 0, 319, 639]], 10.0);
         assert_eq!(t[[0, 0, 320, 0]], 0.0);
 
         let small = vec![7u8; 100 * 50 * 3];
-        let (t, scale) = letterbox_bgr(RgbView::new(100, 50, &small).unwrap());
+        let (t, scale) = letterbox(
+            RgbView::new(100, 50, &small).unwrap(),
+            Channels::Bgr,
+            0.0,
+            1.0,
+        );
         assert_eq!(scale, 1.0);
         assert_eq!(t[[0, 2, 49, 99]], 7.0);
         assert_eq!(t[[0, 2, 50, 99]], 0.0);
+
+        let mut rgb = vec![0u8; 2 * 2 * 3];
+        rgb[..3].copy_from_slice(&[255, 0, 127]);
+        let (t, _) = letterbox(
+            RgbView::new(2, 2, &rgb).unwrap(),
+            Channels::Rgb,
+            127.5,
+            128.0,
+        );
+        assert_eq!(
+            [t[[0, 0, 0, 0]], t[[0, 2, 0, 0]]],
+            [127.5 / 128.0, -0.5 / 128.0]
+        );
     }
 
     #[test]
