@@ -5,7 +5,7 @@
 //! `cargo run --release --example cluster_bench -- 10000 100000 1000000 [--json PATH]
 //!  [--dim 128] [--exact-max 10000] [--ivf-compare-max 200000]`
 
-use std::{collections::HashMap, time::Instant};
+use std::time::Instant;
 
 use photo_organizer::cluster::{
     cluster_exact, cluster_with, knn_recall, ClusterParams, GraphOptions, KnnMethod, EXACT_KNN_MAX,
@@ -95,28 +95,6 @@ fn synthetic(n: usize, dim: usize) -> Vec<Vec<f32>> {
     data
 }
 
-fn adjusted_rand(a: &[Option<usize>], b: &[Option<usize>]) -> f64 {
-    let key = |l: &Option<usize>| l.map_or(0, |x| x + 1);
-    let mut joint: HashMap<(usize, usize), f64> = HashMap::new();
-    let (mut ra, mut rb): (HashMap<usize, f64>, HashMap<usize, f64>) = Default::default();
-    for (x, y) in a.iter().zip(b) {
-        *joint.entry((key(x), key(y))).or_default() += 1.0;
-        *ra.entry(key(x)).or_default() += 1.0;
-        *rb.entry(key(y)).or_default() += 1.0;
-    }
-    let pairs = |v: f64| v * (v - 1.0) / 2.0;
-    let index: f64 = joint.values().map(|&v| pairs(v)).sum();
-    let sa: f64 = ra.values().map(|&v| pairs(v)).sum();
-    let sb: f64 = rb.values().map(|&v| pairs(v)).sum();
-    let expected = sa * sb / pairs(a.len() as f64);
-    let max = (sa + sb) / 2.0;
-    if max == expected {
-        1.0
-    } else {
-        (index - expected) / (max - expected)
-    }
-}
-
 fn count(labels: &[Option<usize>]) -> (usize, usize) {
     let clusters = labels.iter().flatten().max().map_or(0, |m| m + 1);
     (clusters, labels.iter().filter(|l| l.is_none()).count())
@@ -188,7 +166,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let exact = cluster_exact(&data, params)?;
             let secs = t.elapsed().as_secs_f64();
-            let ari = adjusted_rand(&labels, &exact);
+            let ari = photo_organizer::eval::adjusted_rand(&labels, &exact);
             let identical = labels == exact;
             let (ec, en) = count(&exact);
             println!(
@@ -214,7 +192,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let (approx, st) = cluster_with(&data, params, ivf)?;
             let secs = t.elapsed().as_secs_f64();
-            let ari = adjusted_rand(&approx, &labels);
+            let ari = photo_organizer::eval::adjusted_rand(&approx, &labels);
             println!(
                 "  IVF {:?}: knn {:.2}s, total {secs:.2}s; vs exact kNN: identical {}, ARI {ari:.5}",
                 ivf.method,

@@ -63,6 +63,30 @@ pub struct Split {
     pub parts: Vec<Part>,
 }
 
+/// Adjusted Rand index between two labellings, noise treated as one more label: 1.0 for the
+/// same partition, about 0 for unrelated ones. Compares two clusterings of the same items.
+pub fn adjusted_rand(a: &[Option<usize>], b: &[Option<usize>]) -> f64 {
+    let key = |l: &Option<usize>| l.map_or(0, |x| x + 1);
+    let mut joint: HashMap<(usize, usize), f64> = HashMap::new();
+    let (mut ra, mut rb): (HashMap<usize, f64>, HashMap<usize, f64>) = Default::default();
+    for (x, y) in a.iter().zip(b) {
+        *joint.entry((key(x), key(y))).or_default() += 1.0;
+        *ra.entry(key(x)).or_default() += 1.0;
+        *rb.entry(key(y)).or_default() += 1.0;
+    }
+    let pairs = |v: f64| v * (v - 1.0) / 2.0;
+    let index: f64 = joint.values().map(|&v| pairs(v)).sum();
+    let sa: f64 = ra.values().map(|&v| pairs(v)).sum();
+    let sb: f64 = rb.values().map(|&v| pairs(v)).sum();
+    let expected = sa * sb / pairs(a.len() as f64);
+    let max = (sa + sb) / 2.0;
+    if max == expected {
+        1.0
+    } else {
+        (index - expected) / (max - expected)
+    }
+}
+
 /// Scores `predicted` against `truth`, one entry each per item.
 ///
 /// Degenerate cases are given the value that says "nothing went wrong on this side": with no

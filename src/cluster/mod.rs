@@ -518,31 +518,6 @@ mod tests {
         order.into_iter().map(|i| data[i].clone()).collect()
     }
 
-    /// Adjusted Rand index between two labellings, noise treated as one more label.
-    fn adjusted_rand(a: &[Option<usize>], b: &[Option<usize>]) -> f64 {
-        let key = |l: &Option<usize>| l.map_or(0, |x| x + 1);
-        let mut joint: HashMap<(usize, usize), f64> = HashMap::new();
-        let (mut ra, mut rb): (HashMap<usize, f64>, HashMap<usize, f64>) = Default::default();
-        for (x, y) in a.iter().zip(b) {
-            *joint.entry((key(x), key(y))).or_default() += 1.0;
-            *ra.entry(key(x)).or_default() += 1.0;
-            *rb.entry(key(y)).or_default() += 1.0;
-        }
-        let pairs = |v: f64| v * (v - 1.0) / 2.0;
-        let index: f64 = joint.values().map(|&v| pairs(v)).sum();
-        let (sa, sb): (f64, f64) = (
-            ra.values().map(|&v| pairs(v)).sum(),
-            rb.values().map(|&v| pairs(v)).sum(),
-        );
-        let expected = sa * sb / pairs(a.len() as f64);
-        let max = (sa + sb) / 2.0;
-        if max == expected {
-            1.0
-        } else {
-            (index - expected) / (max - expected)
-        }
-    }
-
     #[test]
     fn graph_path_matches_the_hdbscan_crate_on_synthetic_faces() {
         // min_cluster_size 2 (the product's setting): the crate's extra members are exactly the
@@ -588,7 +563,8 @@ mod tests {
                 };
                 let full = cluster_with(&data, params, complete).unwrap().0;
                 assert_eq!(graph, full, "seed {seed}, {params:?}");
-                let ari = adjusted_rand(&graph, &cluster_exact(&data, params).unwrap());
+                let ari =
+                    crate::eval::adjusted_rand(&graph, &cluster_exact(&data, params).unwrap());
                 assert!(ari >= 0.85, "seed {seed}, {params:?}: ARI {ari}");
             }
         }
@@ -608,7 +584,7 @@ mod tests {
                 },
             };
             let approx = cluster_with(&data, params, ivf).unwrap().0;
-            let ari = adjusted_rand(&approx, &exact);
+            let ari = crate::eval::adjusted_rand(&approx, &exact);
             eprintln!("seed {seed}: {} faces, ARI {ari}", data.len());
             assert!(ari >= 0.99, "seed {seed}: ARI {ari}");
         }

@@ -22,6 +22,36 @@ pub mod scrfd;
 pub mod sface;
 pub mod yunet;
 
+/// The error for a failed run of `model`.
+pub(crate) fn inference_error(model: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Inference {
+        model: model.into(),
+        reason: e.to_string(),
+    }
+}
+
+/// Checks that a detector session has `{head}_{stride}` outputs for every head and stride.
+pub(crate) fn require_outputs(
+    session: &Session,
+    model: &str,
+    heads: &[&str],
+    strides: &[u32],
+) -> Result<(), BackendError> {
+    let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    for stride in strides {
+        for head in heads {
+            let want = format!("{head}_{stride}");
+            if !names.contains(&want.as_str()) {
+                return Err(BackendError::Model {
+                    model: model.into(),
+                    reason: format!("output `{want}` missing; outputs are {names:?}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A place the runtime library may be, and what put it there (for messages).
 #[derive(Debug, Clone)]
 pub struct RuntimeCandidate {

@@ -19,26 +19,12 @@ pub struct Scrfd {
 }
 
 fn inference_error(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Inference {
-        model: MODEL_ID.into(),
-        reason: e.to_string(),
-    }
+    crate::inference_error(MODEL_ID, e)
 }
 
 impl Scrfd {
     pub fn new(session: Session, options: DetectOptions) -> Result<Self, BackendError> {
-        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        for stride in STRIDES {
-            for head in ["score", "bbox", "kps"] {
-                let want = format!("{head}_{stride}");
-                if !names.contains(&want.as_str()) {
-                    return Err(BackendError::Model {
-                        model: MODEL_ID.into(),
-                        reason: format!("output `{want}` missing; outputs are {names:?}"),
-                    });
-                }
-            }
-        }
+        crate::require_outputs(&session, MODEL_ID, &["score", "bbox", "kps"], &STRIDES)?;
         let input = session
             .inputs()
             .first()

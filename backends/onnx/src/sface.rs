@@ -14,10 +14,7 @@ pub struct SFace {
 }
 
 fn inference_error(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Inference {
-        model: MODEL_ID.into(),
-        reason: e.to_string(),
-    }
+    crate::inference_error(MODEL_ID, e)
 }
 
 impl SFace {

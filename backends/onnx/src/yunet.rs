@@ -26,26 +26,12 @@ pub struct StrideOutputs<'a> {
 }
 
 fn inference_error(e: impl std::fmt::Display) -> BackendError {
-    BackendError::Inference {
-        model: MODEL_ID.into(),
-        reason: e.to_string(),
-    }
+    crate::inference_error(MODEL_ID, e)
 }
 
 impl YuNet {
     pub fn new(session: Session, options: DetectOptions) -> Result<Self, BackendError> {
-        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
-        for stride in STRIDES {
-            for head in ["cls", "obj", "bbox", "kps"] {
-                let want = format!("{head}_{stride}");
-                if !names.contains(&want.as_str()) {
-                    return Err(BackendError::Model {
-                        model: MODEL_ID.into(),
-                        reason: format!("output `{want}` missing; outputs are {names:?}"),
-                    });
-                }
-            }
-        }
+        crate::require_outputs(&session, MODEL_ID, &["cls", "obj", "bbox", "kps"], &STRIDES)?;
         Ok(Self { session, options })
     }
 
