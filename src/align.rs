@@ -83,26 +83,29 @@ pub fn estimate_similarity(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Option<S
     })
 }
 
-fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    let (w, h) = img.dimensions();
+/// Bilinear sample at `(x, y)`; pixels outside the image count as black. `floor` is done by
+/// truncation (exact for `x > -1`, the only values that get here) so the hot loop calls no libm.
+#[inline]
+fn bilinear(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
     if !(x > -1.0 && y > -1.0 && x < w as f32 && y < h as f32) {
         return [0.0; 3];
     }
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
+    let floor = |v: f32| if v < 0.0 { -1 } else { v as isize };
+    let (x0, y0) = (floor(x), floor(y));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
     let mut acc = [0.0f32; 3];
-    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-            let (px, py) = (x0 as i64 + dx, y0 as i64 + dy);
-            if px < 0 || py < 0 || px >= i64::from(w) || py >= i64::from(h) {
-                continue;
-            }
-            let p = img.get_pixel(px as u32, py as u32).0;
-            for c in 0..3 {
-                acc[c] += wx * wy * f32::from(p[c]);
+    let mut add = |px: isize, py: isize, weight: f32| {
+        if px >= 0 && py >= 0 && (px as usize) < w && (py as usize) < h {
+            let p = (py as usize * w + px as usize) * 3;
+            for (a, v) in acc.iter_mut().zip(&raw[p..p + 3]) {
+                *a += weight * f32::from(*v);
             }
         }
-    }
+    };
+    add(x0, y0, (1.0 - fx) * (1.0 - fy));
+    add(x0 + 1, y0, fx * (1.0 - fy));
+    add(x0, y0 + 1, (1.0 - fx) * fy);
+    add(x0 + 1, y0 + 1, fx * fy);
     acc
 }
 
@@ -112,26 +115,27 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<AlignedFa
     let to_image = to_template.inverse()?;
     // Source pixels per output pixel: sample a k x k grid per output pixel when shrinking.
     let k = to_image.scale().ceil().clamp(1.0, 4.0) as usize;
+    let offsets: Vec<f32> = (0..k).map(|i| (i as f32 + 0.5) / k as f32 - 0.5).collect();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
     let s = ALIGNED_SIZE;
+    let n = (k * k) as f32;
     let mut rgb = vec![0u8; s * s * 3];
-    for y in 0..s {
-        for x in 0..s {
+    for (y, row) in rgb.chunks_exact_mut(s * 3).enumerate() {
+        for (x, out) in row.chunks_exact_mut(3).enumerate() {
             let mut acc = [0.0f32; 3];
-            for sy in 0..k {
-                for sx in 0..k {
-                    let ox = x as f32 + (sx as f32 + 0.5) / k as f32 - 0.5;
-                    let oy = y as f32 + (sy as f32 + 0.5) / k as f32 - 0.5;
-                    let [ix, iy] = to_image.apply([ox, oy]);
-                    let v = bilinear(img, ix, iy);
+            for oy in &offsets {
+                for ox in &offsets {
+                    let [ix, iy] = to_image.apply([x as f32 + ox, y as f32 + oy]);
+                    let v = bilinear(raw, w, h, ix, iy);
                     for c in 0..3 {
                         acc[c] += v[c];
                     }
                 }
             }
-            let n = (k * k) as f32;
-            let p = (y * s + x) * 3;
-            for c in 0..3 {
-                rgb[p + c] = (acc[c] / n).round().clamp(0.0, 255.0) as u8;
+            for (o, a) in out.iter_mut().zip(acc) {
+                // Non-negative, so adding a half and truncating rounds to nearest.
+                *o = (a / n + 0.5).min(255.0) as u8;
             }
         }
     }

@@ -9,8 +9,7 @@ use std::{
 };
 
 use image::{
-    imageops, metadata::Orientation, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits,
-    RgbImage,
+    metadata::Orientation, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage,
 };
 
 use crate::exif::ExifInfo;
@@ -221,13 +220,86 @@ pub fn shrink_to_fit(rgb: &RgbImage, max_side: u32) -> (RgbImage, f32) {
     }
     let nw = ((w as f32 * scale).round() as u32).max(1);
     let nh = ((h as f32 * scale).round() as u32).max(1);
-    let small = imageops::resize(rgb, nw, nh, imageops::FilterType::Triangle);
-    (small, nw as f32 / w as f32)
+    (resize_triangle(rgb, nw, nh), nw as f32 / w as f32)
+}
+
+/// Taps of the triangle filter for one output coordinate along an axis: the first input index
+/// and the normalised weights. The arithmetic is `image::imageops::resize`'s, step for step, so
+/// the result is byte-identical to it (detections flip on one-level differences: see
+/// docs/PERFORMANCE.md).
+fn triangle_taps(len: u32, new_len: u32) -> Vec<(usize, Vec<f32>)> {
+    let ratio = len as f32 / new_len as f32;
+    let sratio = if ratio < 1.0 { 1.0 } else { ratio };
+    let support = sratio; // the triangle kernel's support is 1
+    (0..new_len)
+        .map(|out| {
+            let centre = (out as f32 + 0.5) * ratio;
+            let left = ((centre - support).floor() as i64).clamp(0, i64::from(len) - 1);
+            let right = ((centre + support).ceil() as i64).clamp(left + 1, i64::from(len));
+            let centre = centre - 0.5;
+            let mut ws: Vec<f32> = (left..right)
+                .map(|i| {
+                    let x = ((i as f32 - centre) / sratio).abs();
+                    if x < 1.0 {
+                        1.0 - x
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let sum = ws.iter().fold(0.0f32, |a, w| a + w);
+            for w in &mut ws {
+                *w /= sum;
+            }
+            (left as usize, ws)
+        })
+        .collect()
+}
+
+/// Triangle-filter resize with the same result as `image::imageops::resize(.., Triangle)`,
+/// about 4x faster: rows are processed as contiguous slices the compiler vectorises, with the
+/// same order of operations per output value, and no alpha channel.
+fn resize_triangle(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    let (w, h) = rgb.dimensions();
+    let (w3, nw3) = (w as usize * 3, nw as usize * 3);
+    let src = rgb.as_raw();
+    // Vertical pass: u8 rows -> f32 rows of the full width.
+    let mut mid = vec![0.0f32; w3 * nh as usize];
+    for (row, (top, ws)) in mid.chunks_exact_mut(w3).zip(triangle_taps(h, nh)) {
+        for (i, wt) in ws.iter().enumerate() {
+            let line = &src[(top + i) * w3..(top + i + 1) * w3];
+            for (acc, v) in row.iter_mut().zip(line) {
+                *acc += f32::from(*v) * wt;
+            }
+        }
+    }
+    // Horizontal pass: f32 rows -> rounded u8.
+    let taps = triangle_taps(w, nw);
+    let mut out = vec![0u8; nw3 * nh as usize];
+    for (line, row) in mid.chunks_exact(w3).zip(out.chunks_exact_mut(nw3)) {
+        for ((left, ws), px) in taps.iter().zip(row.chunks_exact_mut(3)) {
+            let mut t = [0.0f32; 3];
+            for (i, wt) in ws.iter().enumerate() {
+                let p = (left + i) * 3;
+                for c in 0..3 {
+                    t[c] += line[p + c] * wt;
+                }
+            }
+            for (o, v) in px.iter_mut().zip(t) {
+                let v = v.clamp(0.0, 255.0);
+                // Rounds half away from zero like f32::round for 0..=255, without a libm call
+                // (0.49999997 + 0.5 would round up to 1.0 in f32, hence the first case).
+                *o = if v < 0.5 { 0 } else { (v + 0.5) as u8 };
+            }
+        }
+    }
+    RgbImage::from_raw(nw, nh, out).expect("buffer sized for nw x nh RGB")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::imageops;
 
     fn jpeg_bytes(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 128]));
@@ -311,5 +383,32 @@ mod tests {
         assert_eq!(scale, 0.5);
         let (same, scale) = shrink_to_fit(&RgbImage::new(100, 50), 640);
         assert_eq!((same.dimensions(), scale), ((100, 50), 1.0));
+    }
+
+    #[test]
+    fn fast_shrink_is_byte_identical_to_the_image_crate_triangle_filter() {
+        let mut state = 1u32;
+        let mut noisy = |w: u32, h: u32| {
+            RgbImage::from_fn(w, h, |x, y| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (state >> 24) as u8;
+                image::Rgb([(x / 4) as u8 ^ noise, (y / 3) as u8, noise])
+            })
+        };
+        for (w, h, nw, nh) in [
+            (1000, 700, 640, 448),
+            (2121, 1414, 640, 427),
+            (37, 1203, 20, 640),
+        ] {
+            let img = noisy(w, h);
+            let reference = imageops::resize(&img, nw, nh, imageops::FilterType::Triangle);
+            assert!(
+                resize_triangle(&img, nw, nh) == reference,
+                "{w}x{h} -> {nw}x{nh} differs from image::imageops::resize"
+            );
+        }
+        let (small, scale) = shrink_to_fit(&noisy(1000, 700), 640);
+        assert_eq!(small.dimensions(), (640, 448));
+        assert!((scale - 0.64).abs() < 1e-6);
     }
 }

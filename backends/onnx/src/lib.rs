@@ -326,14 +326,23 @@ impl OnnxBackend {
         let emb_bytes = read_model(&config.embedder_model, sface::MODEL_ID)?;
         let (emb_bytes, _) = onnx_edit::strip_weight_inputs(&emb_bytes)
             .map_err(|e| model_error(sface::MODEL_ID, e.to_string()))?;
+        // On the CPU, PRelu runs faster as four vectorised nodes; GPU providers have a fused
+        // PRelu kernel, so they get the model as it is.
+        let (cpu_emb_bytes, _) = onnx_edit::expand_prelu(&emb_bytes)
+            .map_err(|e| model_error(sface::MODEL_ID, e.to_string()))?;
 
         // Try each provider of the plan with both models; the first that takes both is used.
         let mut refusals: Vec<String> = Vec::new();
         let mut chosen = None;
         for provider in provider_plan(config.device) {
             let o = &config.device_options;
+            let emb = if provider == Provider::Cpu {
+                &cpu_emb_bytes
+            } else {
+                &emb_bytes
+            };
             let both = session(&det_bytes, config.threads, false, provider, o).and_then(|det| {
-                session(&emb_bytes, config.threads, true, provider, o).map(|emb| (det, emb))
+                session(emb, config.threads, true, provider, o).map(|emb| (det, emb))
             });
             match both {
                 Ok(sessions) => {
@@ -450,6 +459,68 @@ mod tests {
                 || e.contains("libcublasLt.so.13"),
             "{e}"
         );
+    }
+
+    /// The cache `photo_organizer setup` filled (`scripts/test.sh` runs it before the tests).
+    fn setup_cache() -> PathBuf {
+        std::env::var_os("PHOTO_ORGANIZER_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|x| PathBuf::from(x).join("photo_organizer"))
+            })
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                    .join(".cache/photo_organizer")
+            })
+    }
+
+    #[test]
+    fn expanded_prelu_gives_the_same_sface_embeddings() {
+        let cache = setup_cache();
+        let runtime = cache.join("runtime/libonnxruntime.so.1.31.1");
+        let model = cache.join("models/face_recognition_sface_2021dec_int8bq.onnx");
+        assert!(
+            runtime.is_file() && model.is_file(),
+            "run `photo_organizer setup` first (needs {} and {})",
+            runtime.display(),
+            model.display()
+        );
+        load_runtime(&[RuntimeCandidate {
+            path: runtime,
+            source: "test".into(),
+        }])
+        .unwrap();
+        let (plain, _) = onnx_edit::strip_weight_inputs(&std::fs::read(&model).unwrap()).unwrap();
+        let (expanded, n) = onnx_edit::expand_prelu(&plain).unwrap();
+        assert_eq!(n, 27, "SFace has 27 PRelu nodes");
+        let o = DeviceOptions::default();
+        let embedder = |bytes: &[u8]| {
+            sface::SFace::new(session(bytes, 1, true, Provider::Cpu, &o).unwrap()).unwrap()
+        };
+        let (mut a, mut b) = (embedder(&plain), embedder(&expanded));
+        // Pseudo-random crops: many activations on both sides of zero.
+        let mut state = 7u32;
+        let faces: Vec<AlignedFace> = (0..3)
+            .map(|_| AlignedFace {
+                rgb: (0..po_backend_api::ALIGNED_SIZE.pow(2) * 3)
+                    .map(|_| {
+                        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (state >> 24) as u8
+                    })
+                    .collect(),
+            })
+            .collect();
+        let (ea, eb) = (a.embed(&faces).unwrap(), b.embed(&faces).unwrap());
+        for (x, y) in ea.iter().zip(&eb) {
+            let diff = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            assert!(diff <= 1e-5, "embeddings differ by {diff}");
+        }
     }
 
     #[test]
