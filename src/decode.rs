@@ -263,27 +263,26 @@ fn resize_triangle(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let (w, h) = rgb.dimensions();
     let (w3, nw3) = (w as usize * 3, nw as usize * 3);
     let src = rgb.as_raw();
-    // Vertical pass: u8 rows -> f32 rows of the full width.
-    let mut mid = vec![0.0f32; w3 * nh as usize];
-    for (row, (top, ws)) in mid.chunks_exact_mut(w3).zip(triangle_taps(h, nh)) {
+    let columns = triangle_taps(w, nw);
+    let mut out = vec![0u8; nw3 * nh as usize];
+    // One output row at a time: a vertical pass into a full-width f32 row, then the
+    // horizontal pass from it (the same operations as image's whole-image passes).
+    let mut line = vec![0.0f32; w3];
+    for (row, (top, ws)) in out.chunks_exact_mut(nw3).zip(triangle_taps(h, nh)) {
+        line.fill(0.0);
         for (i, wt) in ws.iter().enumerate() {
-            let line = &src[(top + i) * w3..(top + i + 1) * w3];
-            for (acc, v) in row.iter_mut().zip(line) {
+            let input = &src[(top + i) * w3..(top + i + 1) * w3];
+            for (acc, v) in line.iter_mut().zip(input) {
                 *acc += f32::from(*v) * wt;
             }
         }
-    }
-    // Horizontal pass: f32 rows -> rounded u8.
-    let taps = triangle_taps(w, nw);
-    let mut out = vec![0u8; nw3 * nh as usize];
-    for (line, row) in mid.chunks_exact(w3).zip(out.chunks_exact_mut(nw3)) {
-        for ((left, ws), px) in taps.iter().zip(row.chunks_exact_mut(3)) {
+        for ((left, ws), px) in columns.iter().zip(row.chunks_exact_mut(3)) {
+            let taps = &line[left * 3..(left + ws.len()) * 3];
             let mut t = [0.0f32; 3];
-            for (i, wt) in ws.iter().enumerate() {
-                let p = (left + i) * 3;
-                for c in 0..3 {
-                    t[c] += line[p + c] * wt;
-                }
+            for (p, wt) in taps.chunks_exact(3).zip(ws) {
+                t[0] += p[0] * wt;
+                t[1] += p[1] * wt;
+                t[2] += p[2] * wt;
             }
             for (o, v) in px.iter_mut().zip(t) {
                 let v = v.clamp(0.0, 255.0);
