@@ -27,7 +27,7 @@ use crate::{
     decode::DecodeLimits,
     execute::{execute, remove_stale_partials, ExecReport, OpOutcome},
     faces::{analyse, good_enough_to_seed, prepare, PREPROCESSING_VERSION},
-    models::{Manifest, Role},
+    models::Manifest,
     people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
     plan::{destinations, plan, Destination, Layout, PlacedPhoto, Plan},
     progress::{Bars, Lines, ProgressSink},
@@ -244,6 +244,12 @@ fn build_backend(c: &OrganizeConfig, threads: usize) -> anyhow::Result<Box<dyn F
         },
         detector_model: c.detector_model.clone(),
         embedder_model: c.embedder_model.clone(),
+        embedder_kind: if c.custom_embedder {
+            po_backend_onnx::sface::EmbedderKind::ArcFace
+        } else {
+            po_backend_onnx::sface::EmbedderKind::SFace
+        },
+        embedder_id: c.embedder_id.clone(),
         threads,
         device: c.device,
         device_options: c.device_options.clone(),
@@ -263,12 +269,9 @@ fn build_backend(_: &OrganizeConfig, _: usize) -> anyhow::Result<Box<dyn FaceBac
 
 /// What a cached result depends on: the models, the detector threshold and the preprocessing.
 fn model_key(c: &OrganizeConfig) -> String {
-    let m = Manifest::builtin();
     format!(
         "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
-        c.detector_id,
-        c.detect.score_threshold,
-        m.default_for(Role::Embedder).id
+        c.detector_id, c.detect.score_threshold, c.embedder_id
     )
 }
 

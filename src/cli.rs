@@ -105,6 +105,12 @@ pub struct OrganizeArgs {
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 
+    /// Embed faces with this ONNX model instead of SFace: an InsightFace ArcFace-style model
+    /// you own (input [N,3,112,112] RGB (x-127.5)/127.5 of ArcFace-aligned crops, output
+    /// [N,D]). Its results are cached apart from SFace's
+    #[arg(long, value_name = "PATH")]
+    pub embedder_model: Option<PathBuf>,
+
     /// Use the best accelerator that works (CUDA, then Apple CoreML), else the CPU with a
     /// warning saying why
     #[arg(long, conflicts_with = "execution_provider")]
@@ -203,6 +209,10 @@ pub struct EvalArgs {
     /// Face detector to evaluate: yunet or insightface
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
+
+    /// Embedder model to evaluate instead of SFace (see the main command's --embedder-model)
+    #[arg(long, value_name = "PATH")]
+    pub embedder_model: Option<PathBuf>,
 
     /// Print the scores as JSON
     #[arg(long)]

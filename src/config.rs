@@ -117,6 +117,10 @@ pub struct OrganizeConfig {
     pub detector_id: String,
     pub detector_model: PathBuf,
     pub embedder_model: PathBuf,
+    /// The manifest id of the embedder, or `arcface-<sha256 prefix>` for `--embedder-model`.
+    pub embedder_id: String,
+    /// Whether the embedder is the user's ArcFace-style model rather than SFace.
+    pub custom_embedder: bool,
     pub known: Option<PathBuf>,
     pub transfer: Transfer,
     pub by_year: bool,
@@ -318,6 +322,7 @@ impl TryFrom<Cli> for Config {
                     merge_distance: args.merge_distance,
                     json,
                     face_backend: args.face_backend,
+                    embedder_model: args.embedder_model,
                     ..read_only_args(args.dir, args.threads, "eval")
                 };
                 Mode::Eval {
@@ -355,6 +360,7 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         symlink: false,
         by_year: false,
         face_backend: "yunet".into(),
+        embedder_model: None,
         gpu: false,
         execution_provider: None,
         gpu_device: None,
@@ -469,6 +475,22 @@ fn organize_config(
         ),
         other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface"),
     };
+    let (embedder_model, embedder_id, custom_embedder) = match &args.embedder_model {
+        None => {
+            let sface = manifest.default_for(Role::Embedder);
+            (sface.path_in(cache_dir), sface.id.clone(), false)
+        }
+        Some(path) if !path.is_file() => bail!(
+            "--embedder-model {} is not a file; give the path of an ONNX face embedder",
+            path.display()
+        ),
+        Some(path) => {
+            // Content, not path, names it: results of another model are never reused.
+            let (sha, _) = crate::setup::file_digest(path)
+                .with_context(|| format!("cannot read --embedder-model {}", path.display()))?;
+            (path.clone(), format!("arcface-{}", &sha[..12]), true)
+        }
+    };
     let interactive = std::io::stderr().is_terminal();
     Ok(OrganizeConfig {
         source,
@@ -492,7 +514,9 @@ fn organize_config(
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
         detector_id: detector.id.clone(),
         detector_model: detector.path_in(cache_dir),
-        embedder_model: manifest.default_for(Role::Embedder).path_in(cache_dir),
+        embedder_model,
+        embedder_id,
+        custom_embedder,
         known,
         transfer,
         by_year: args.by_year,

@@ -11,11 +11,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn summary(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("--json summary: {e}: {}", stderr(out)))
-}
-
 fn person_of(t: &TestDir, source: &str) -> Option<u64> {
     let m = t.manifest();
     let photo = m["photos"]

@@ -2,6 +2,7 @@
 //! (fetched by `scripts/fetch-test-photos.sh`; `scripts/test.sh` does that and `setup` first).
 
 mod devices;
+mod embedders;
 mod incremental;
 mod organize;
 mod quality;

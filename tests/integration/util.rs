@@ -150,6 +150,12 @@ pub fn organize(t: &TestDir, args: &[&str]) -> Output {
     out
 }
 
+/// The `--json` summary a run printed.
+pub fn summary(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json summary: {e}: {}", stderr(out)))
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

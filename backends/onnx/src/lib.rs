@@ -17,6 +17,7 @@ use po_backend_api::{
     DeviceRequest, FaceBackend, FaceBox, Provider, RgbView,
 };
 
+pub mod fixture;
 pub mod onnx_edit;
 pub mod scrfd;
 pub mod sface;
@@ -88,6 +89,9 @@ pub struct OnnxConfig {
     pub detector_kind: DetectorKind,
     pub detector_model: PathBuf,
     pub embedder_model: PathBuf,
+    pub embedder_kind: sface::EmbedderKind,
+    /// Names the embedder in messages and in [`BackendInfo`]; the caller's cache key.
+    pub embedder_id: String,
     pub threads: usize,
     pub device: DeviceRequest,
     pub device_options: DeviceOptions,
@@ -308,7 +312,7 @@ fn read_model(path: &Path, id: &str) -> Result<Vec<u8>, BackendError> {
 pub struct OnnxBackend {
     info: BackendInfo,
     detector: Detector,
-    embedder: sface::SFace,
+    embedder: sface::Embedder,
 }
 
 impl OnnxBackend {
@@ -323,13 +327,14 @@ impl OnnxBackend {
             DetectorKind::Scrfd => scrfd::MODEL_ID,
         };
         let det_bytes = read_model(&config.detector_model, det_id)?;
-        let emb_bytes = read_model(&config.embedder_model, sface::MODEL_ID)?;
+        let emb_id = config.embedder_id.as_str();
+        let emb_bytes = read_model(&config.embedder_model, emb_id)?;
         let (emb_bytes, _) = onnx_edit::strip_weight_inputs(&emb_bytes)
-            .map_err(|e| model_error(sface::MODEL_ID, e.to_string()))?;
+            .map_err(|e| model_error(emb_id, e.to_string()))?;
         // On the CPU, PRelu runs faster as four vectorised nodes; GPU providers have a fused
         // PRelu kernel, so they get the model as it is.
-        let (cpu_emb_bytes, _) = onnx_edit::expand_prelu(&emb_bytes)
-            .map_err(|e| model_error(sface::MODEL_ID, e.to_string()))?;
+        let (cpu_emb_bytes, _) =
+            onnx_edit::expand_prelu(&emb_bytes).map_err(|e| model_error(emb_id, e.to_string()))?;
 
         // Try each provider of the plan with both models; the first that takes both is used.
         let mut refusals: Vec<String> = Vec::new();
@@ -371,7 +376,7 @@ impl OnnxBackend {
             DetectorKind::YuNet => Detector::YuNet(yunet::YuNet::new(det_session, config.detect)?),
             DetectorKind::Scrfd => Detector::Scrfd(scrfd::Scrfd::new(det_session, config.detect)?),
         };
-        let embedder = sface::SFace::new(emb_session)?;
+        let embedder = sface::Embedder::new(emb_session, config.embedder_kind, emb_id)?;
 
         let info = BackendInfo {
             backend: match config.detector_kind {
@@ -380,8 +385,8 @@ impl OnnxBackend {
             }
             .into(),
             detector_model: det_id.into(),
-            embedder_model: sface::MODEL_ID.into(),
-            embedding_dim: sface::DIM,
+            embedder_model: emb_id.into(),
+            embedding_dim: embedder.dim(),
             device: ActiveDevice {
                 device: device_label(provider, config.device_options.device_id),
                 provider: runtime_name(provider).into(),
@@ -478,26 +483,16 @@ mod tests {
 
     #[test]
     fn expanded_prelu_gives_the_same_sface_embeddings() {
-        let cache = setup_cache();
-        let runtime = cache.join("runtime/libonnxruntime.so.1.31.1");
-        let model = cache.join("models/face_recognition_sface_2021dec_int8bq.onnx");
-        assert!(
-            runtime.is_file() && model.is_file(),
-            "run `photo_organizer setup` first (needs {} and {})",
-            runtime.display(),
-            model.display()
-        );
-        load_runtime(&[RuntimeCandidate {
-            path: runtime,
-            source: "test".into(),
-        }])
-        .unwrap();
+        load_setup_runtime();
+        let model = setup_cache().join("models/face_recognition_sface_2021dec_int8bq.onnx");
+        assert!(model.is_file(), "run `photo_organizer setup` first");
         let (plain, _) = onnx_edit::strip_weight_inputs(&std::fs::read(&model).unwrap()).unwrap();
         let (expanded, n) = onnx_edit::expand_prelu(&plain).unwrap();
         assert_eq!(n, 27, "SFace has 27 PRelu nodes");
         let o = DeviceOptions::default();
         let embedder = |bytes: &[u8]| {
-            sface::SFace::new(session(bytes, 1, true, Provider::Cpu, &o).unwrap()).unwrap()
+            let s = session(bytes, 1, true, Provider::Cpu, &o).unwrap();
+            sface::Embedder::new(s, sface::EmbedderKind::SFace, sface::MODEL_ID).unwrap()
         };
         let (mut a, mut b) = (embedder(&plain), embedder(&expanded));
         // Pseudo-random crops: many activations on both sides of zero.
@@ -521,6 +516,67 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(diff <= 1e-5, "embeddings differ by {diff}");
         }
+    }
+
+    fn load_setup_runtime() {
+        let runtime = setup_cache().join("runtime/libonnxruntime.so.1.31.1");
+        assert!(runtime.is_file(), "run `photo_organizer setup` first");
+        load_runtime(&[RuntimeCandidate {
+            path: runtime,
+            source: "test".into(),
+        }])
+        .unwrap();
+    }
+
+    #[test]
+    fn an_arcface_style_model_gets_its_normalisation_width_and_batches() {
+        load_setup_runtime();
+        let o = DeviceOptions::default();
+        let gray = |v: u8| AlignedFace {
+            rgb: vec![v; po_backend_api::ALIGNED_SIZE.pow(2) * 3],
+        };
+        let faces = [gray(100), gray(200), gray(60)];
+        let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let mut outputs = Vec::new();
+        for batch in [None, Some(1)] {
+            let bytes = fixture::arcface_like_embedder(512, batch, 3);
+            let (bytes, _) = onnx_edit::expand_prelu(&bytes).unwrap();
+            let s = session(&bytes, 1, true, Provider::Cpu, &o).unwrap();
+            let mut e = sface::Embedder::new(s, sface::EmbedderKind::ArcFace, "fixture").unwrap();
+            assert_eq!(e.dim(), 512);
+            let v = e.embed(&faces).unwrap();
+            assert_eq!(v.len(), 3);
+            assert!((cos(&v[0], &v[0]) - 1.0).abs() < 1e-4, "L2-normalised");
+            // (x - 127.5) / 127.5 puts 100 and 200 on opposite sides of zero.
+            assert!(cos(&v[0], &v[1]) < 0.9, "{}", cos(&v[0], &v[1]));
+            assert!(cos(&v[0], &v[2]) > 0.999);
+            outputs.push(v);
+        }
+        // One run of three faces and three runs of one give the same embeddings.
+        for (a, b) in outputs[0].iter().zip(&outputs[1]) {
+            assert!(cos(a, b) > 0.99999);
+        }
+        // With SFace's 0..255 input both grays are positive: same direction.
+        let bytes = fixture::arcface_like_embedder(512, None, 3);
+        let s = session(&bytes, 1, true, Provider::Cpu, &o).unwrap();
+        let mut e = sface::Embedder::new(s, sface::EmbedderKind::SFace, "fixture").unwrap();
+        let v = e.embed(&faces[..2]).unwrap();
+        assert!(cos(&v[0], &v[1]) > 0.999);
+    }
+
+    #[test]
+    fn an_embedder_with_the_wrong_input_is_refused_with_the_contract() {
+        load_setup_runtime();
+        let o = DeviceOptions::default();
+        // YuNet takes 640x640 images, not face crops.
+        let yunet = std::fs::read(setup_cache().join("models/face_detection_yunet_2023mar.onnx"))
+            .expect("run `photo_organizer setup` first");
+        let s = session(&yunet, 1, false, Provider::Cpu, &o).unwrap();
+        let err = sface::Embedder::new(s, sface::EmbedderKind::ArcFace, "yunet")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("[N, 3, 112, 112]"), "{err}");
     }
 
     #[test]

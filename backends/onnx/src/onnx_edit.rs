@@ -39,7 +39,7 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, EditError> {
     Err(EditError("varint too long"))
 }
 
-fn write_varint(mut v: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -136,7 +136,7 @@ fn edit_graph(
     Ok((out, changed))
 }
 
-fn write_len_delimited(number: u64, payload: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn write_len_delimited(number: u64, payload: &[u8], out: &mut Vec<u8>) {
     write_varint((number << 3) | 2, out);
     write_varint(payload.len() as u64, out);
     out.extend_from_slice(payload);

@@ -1,5 +1,10 @@
-//! SFace 2021dec (opencv_zoo) face embedder: takes 112x112 aligned RGB crops as 0..255 floats
-//! (the model normalises inside) and returns 128-d vectors, L2-normalised here.
+//! Face embedders on 112x112 crops aligned to the ArcFace template, NCHW RGB:
+//! - SFace 2021dec (opencv_zoo, the default): 0..255 floats (the model normalises inside), 128-d;
+//! - an InsightFace ArcFace-style model the user owns (`--embedder-model`): (x - 127.5) / 127.5,
+//!   usually 512-d; its width is read from the model.
+//!
+//! Embeddings are L2-normalised here. A model with a dynamic batch dimension gets all the faces
+//! of a photo in one run.
 
 use ndarray::Array4;
 use ort::{session::Session, value::TensorRef};
@@ -8,60 +13,142 @@ use po_backend_api::{l2_normalize, AlignedFace, BackendError, ALIGNED_SIZE};
 pub const MODEL_ID: &str = "sface-2021dec-int8bq";
 pub const DIM: usize = 128;
 
-pub struct SFace {
+/// Which input convention an embedder follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbedderKind {
+    /// RGB 0..255.
+    SFace,
+    /// RGB (x - 127.5) / 127.5, as InsightFace's ArcFace models (w600k_r50, glintr100, ...).
+    ArcFace,
+}
+
+impl EmbedderKind {
+    /// `(mean, std)` applied to each 0..255 channel value.
+    pub fn normalisation(self) -> (f32, f32) {
+        match self {
+            EmbedderKind::SFace => (0.0, 1.0),
+            EmbedderKind::ArcFace => (127.5, 127.5),
+        }
+    }
+}
+
+pub struct Embedder {
     session: Session,
     input: String,
+    kind: EmbedderKind,
+    model: String,
+    dim: usize,
+    /// Whether the model takes several faces in one run.
+    batched: bool,
 }
 
-fn inference_error(e: impl std::fmt::Display) -> BackendError {
-    crate::inference_error(MODEL_ID, e)
-}
-
-impl SFace {
-    pub fn new(session: Session) -> Result<Self, BackendError> {
-        let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
-        let [input] = inputs.as_slice() else {
-            return Err(BackendError::Model {
-                model: MODEL_ID.into(),
-                reason: format!("expected one input (the face crop), found {inputs:?}"),
-            });
+impl Embedder {
+    /// Checks the model's contract: one float input `[N, 3, 112, 112]` and a `[N, D]` output.
+    pub fn new(session: Session, kind: EmbedderKind, model: &str) -> Result<Self, BackendError> {
+        let contract = |reason: String| BackendError::Model {
+            model: model.into(),
+            reason,
         };
-        let input = input.to_string();
-        Ok(Self { session, input })
+        let [input] = session.inputs() else {
+            let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+            return Err(contract(format!(
+                "expected one input (the face crop), found {names:?}"
+            )));
+        };
+        let side = ALIGNED_SIZE as i64;
+        let shape: Vec<i64> = input
+            .dtype()
+            .tensor_shape()
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        let fits = |d: i64, want: i64| d == want || d < 0;
+        if shape.len() != 4 || !fits(shape[1], 3) || !fits(shape[2], side) || !fits(shape[3], side)
+        {
+            return Err(contract(format!(
+                "input `{}` has shape {shape:?}; a face embedder here takes [N, 3, 112, 112] \
+                 (RGB crops aligned to the ArcFace template)",
+                input.name()
+            )));
+        }
+        let output: Vec<i64> = session
+            .outputs()
+            .first()
+            .and_then(|o| o.dtype().tensor_shape().map(|s| s.to_vec()))
+            .unwrap_or_default();
+        let dim = match output.as_slice() {
+            [_, d] if *d > 0 => *d as usize,
+            _ if kind == EmbedderKind::SFace => DIM,
+            _ => {
+                return Err(contract(format!(
+                    "output shape {output:?}; expected [N, D] with a fixed embedding width D"
+                )))
+            }
+        };
+        Ok(Self {
+            input: input.name().to_string(),
+            batched: shape[0] < 0,
+            session,
+            kind,
+            model: model.into(),
+            dim,
+        })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     pub fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
-        // The shipped model has a fixed batch of one.
-        faces.iter().map(|f| self.embed_one(f)).collect()
+        if self.batched {
+            self.run(faces)
+        } else {
+            let mut out = Vec::with_capacity(faces.len());
+            for face in faces.chunks(1) {
+                out.extend(self.run(face)?);
+            }
+            Ok(out)
+        }
     }
 
-    fn embed_one(&mut self, face: &AlignedFace) -> Result<Vec<f32>, BackendError> {
-        let input = to_nchw(&face.rgb);
-        let tensor = TensorRef::from_array_view(&input).map_err(inference_error)?;
+    fn run(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
+        let error = |e: &dyn std::fmt::Display| crate::inference_error(&self.model, e);
+        let (mean, std) = self.kind.normalisation();
+        let input = to_nchw(faces, mean, std);
+        let tensor = TensorRef::from_array_view(&input).map_err(|e| error(&e))?;
         let outputs = self
             .session
             .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(inference_error)?;
+            .map_err(|e| error(&e))?;
         let (_, data) = outputs[0]
             .try_extract_tensor::<f32>()
-            .map_err(inference_error)?;
-        if data.len() != DIM {
+            .map_err(|e| error(&e))?;
+        if data.len() != self.dim * faces.len() {
             return Err(BackendError::Model {
-                model: MODEL_ID.into(),
-                reason: format!("output has {} values, expected {DIM}", data.len()),
+                model: self.model.clone(),
+                reason: format!(
+                    "output has {} values for {} face(s), expected {} each",
+                    data.len(),
+                    faces.len(),
+                    self.dim
+                ),
             });
         }
-        let mut v = data.to_vec();
-        l2_normalize(&mut v);
-        Ok(v)
+        Ok(data
+            .chunks_exact(self.dim)
+            .map(|v| {
+                let mut v = v.to_vec();
+                l2_normalize(&mut v);
+                v
+            })
+            .collect())
     }
 }
 
-/// Interleaved RGB bytes -> `[1, 3, 112, 112]` RGB floats 0..255.
-pub fn to_nchw(rgb: &[u8]) -> Array4<f32> {
+/// Interleaved RGB crops -> `[n, 3, 112, 112]` RGB floats `(value - mean) / std`.
+pub fn to_nchw(faces: &[AlignedFace], mean: f32, std: f32) -> Array4<f32> {
     let s = ALIGNED_SIZE;
-    Array4::from_shape_fn((1, 3, s, s), |(_, c, y, x)| {
-        f32::from(rgb[(y * s + x) * 3 + c])
+    Array4::from_shape_fn((faces.len(), 3, s, s), |(n, c, y, x)| {
+        (f32::from(faces[n].rgb[(y * s + x) * 3 + c]) - mean) / std
     })
 }
 
@@ -70,14 +157,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nchw_keeps_rgb_order() {
+    fn nchw_keeps_rgb_order_and_normalises() {
         let mut rgb = vec![0u8; ALIGNED_SIZE * ALIGNED_SIZE * 3];
         let p = (5 * ALIGNED_SIZE + 7) * 3;
-        rgb[p..p + 3].copy_from_slice(&[1, 2, 3]);
-        let t = to_nchw(&rgb);
+        rgb[p..p + 3].copy_from_slice(&[1, 2, 255]);
+        let faces = [
+            AlignedFace {
+                rgb: vec![0; rgb.len()],
+            },
+            AlignedFace { rgb },
+        ];
+        let (mean, std) = EmbedderKind::SFace.normalisation();
+        let t = to_nchw(&faces, mean, std);
+        assert_eq!(t.shape(), &[2, 3, ALIGNED_SIZE, ALIGNED_SIZE]);
         assert_eq!(
-            [t[[0, 0, 5, 7]], t[[0, 1, 5, 7]], t[[0, 2, 5, 7]]],
-            [1.0, 2.0, 3.0]
+            [t[[1, 0, 5, 7]], t[[1, 1, 5, 7]], t[[1, 2, 5, 7]]],
+            [1.0, 2.0, 255.0]
         );
+        let (mean, std) = EmbedderKind::ArcFace.normalisation();
+        let t = to_nchw(&faces, mean, std);
+        assert_eq!(t[[1, 2, 5, 7]], 1.0);
+        assert_eq!(t[[0, 0, 0, 0]], -1.0);
     }
 }
