@@ -239,10 +239,13 @@ fn build_backend(c: &OrganizeConfig, threads: usize) -> anyhow::Result<Box<dyn F
             .collect(),
         detector_kind: if c.detector_id.starts_with("scrfd") {
             DetectorKind::Scrfd
+        } else if c.detector_id.starts_with("yolov8") {
+            DetectorKind::YoloV8
         } else {
             DetectorKind::YuNet
         },
         detector_model: c.detector_model.clone(),
+        landmark_model: c.landmark_model.clone(),
         embedder_model: c.embedder_model.clone(),
         embedder_kind: if c.custom_embedder {
             po_backend_onnx::sface::EmbedderKind::ArcFace

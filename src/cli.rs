@@ -100,8 +100,9 @@ pub struct OrganizeArgs {
     #[arg(long)]
     pub by_year: bool,
 
-    /// Face detector: yunet (default, MIT) or insightface (SCRFD-2.5G; needs `setup --all`;
-    /// InsightFace weights are for non-commercial research use)
+    /// Face detector: yunet (default, MIT), insightface (SCRFD-2.5G; InsightFace weights are
+    /// for non-commercial research use) or yolov8 (YOLOv8-face boxes + YuNet landmarks;
+    /// AGPL-3.0 weights). The last two need `setup --all`
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 
@@ -206,7 +207,7 @@ pub struct EvalArgs {
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
 
-    /// Face detector to evaluate: yunet or insightface
+    /// Face detector to evaluate: yunet, insightface or yolov8
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 
@@ -275,8 +276,9 @@ pub struct SetupArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Also the optional models (SCRFD for `--face-backend insightface`: InsightFace weights,
-    /// non-commercial research use only)
+    /// Also the optional models: SCRFD for `--face-backend insightface` (InsightFace weights,
+    /// non-commercial research use only) and YOLOv8-face for `--face-backend yolov8`
+    /// (AGPL-3.0)
     #[arg(long)]
     pub all: bool,
 }

@@ -116,6 +116,8 @@ pub struct OrganizeConfig {
     /// Manifest id of the detector.
     pub detector_id: String,
     pub detector_model: PathBuf,
+    /// The default detector (YuNet), which finds landmarks for a boxes-only detector.
+    pub landmark_model: PathBuf,
     pub embedder_model: PathBuf,
     /// The manifest id of the embedder, or `arcface-<sha256 prefix>` for `--embedder-model`.
     pub embedder_id: String,
@@ -469,12 +471,25 @@ fn organize_config(
             .by_id("scrfd-2.5g-kps")
             .expect("the manifest lists SCRFD (unit-tested)")
             .clone(),
-        "facenet" | "yolov8" => bail!(
-            "backend `{}` is not built yet; available: yunet, insightface",
+        "yolov8" => manifest
+            .by_id("yolov8-face")
+            .expect("the manifest lists YOLOv8-face (unit-tested)")
+            .clone(),
+        "facenet" => bail!(
+            "backend `{}` is not built yet; available: yunet, insightface, yolov8",
             args.face_backend
         ),
-        other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface"),
+        other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface, yolov8"),
     };
+    if detector.optional && !detector.path_in(cache_dir).is_file() {
+        bail!(
+            "--face-backend {} needs {} ({}), which is not fetched by default: run \
+             `photo_organizer setup --all` to fetch it",
+            args.face_backend,
+            detector.id,
+            detector.licence
+        );
+    }
     let (embedder_model, embedder_id, custom_embedder) = match &args.embedder_model {
         None => {
             let sface = manifest.default_for(Role::Embedder);
@@ -514,6 +529,7 @@ fn organize_config(
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
         detector_id: detector.id.clone(),
         detector_model: detector.path_in(cache_dir),
+        landmark_model: manifest.default_for(Role::Detector).path_in(cache_dir),
         embedder_model,
         embedder_id,
         custom_embedder,

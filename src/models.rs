@@ -82,5 +82,11 @@ mod tests {
             assert!(a.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
             assert!(a.size > 0 && !a.licence.is_empty() && !a.contract.is_empty());
         }
+        // The detectors `--face-backend` names; their licences keep them out of plain `setup`.
+        for id in ["scrfd-2.5g-kps", "yolov8-face"] {
+            let a = m.by_id(id).unwrap_or_else(|| panic!("{id} missing"));
+            assert!(a.optional && a.role == Role::Detector, "{id}");
+            assert_eq!(a.sha256.len(), 64, "{id}");
+        }
     }
 }

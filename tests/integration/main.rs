@@ -1,8 +1,8 @@
 //! One integration binary: runs the real `photo_organizer` with the real models on real photos
 //! (fetched by `scripts/fetch-test-photos.sh`; `scripts/test.sh` does that and `setup` first).
 
+mod backends;
 mod devices;
-mod embedders;
 mod incremental;
 mod organize;
 mod quality;

@@ -68,22 +68,27 @@ fn hard_versions_small_rotated_gray_compressed_still_group() {
 }
 
 #[test]
-fn insightface_backend_groups_the_hard_set_too() {
-    let t = TestDir::new();
-    let out = command(&t)
-        .arg("eval")
-        .arg(eval_set("hard"))
-        .args(["--face-backend", "insightface", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &r["scores"];
-    assert!(s["bcubed_f"].as_f64().unwrap() >= 0.90, "{r}");
-    assert!(s["pairwise_precision"].as_f64().unwrap() >= 0.99, "{r}");
-    assert_eq!(
-        r["distractors_in_a_person"].as_array().unwrap().len(),
-        0,
-        "{r}"
-    );
+fn insightface_and_yolov8_backends_group_the_hard_set_too() {
+    for backend in ["insightface", "yolov8"] {
+        let t = TestDir::new();
+        let out = command(&t)
+            .arg("eval")
+            .arg(eval_set("hard"))
+            .args(["--face-backend", backend, "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{backend}: {}", stderr(&out));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let s = &r["scores"];
+        assert!(s["bcubed_f"].as_f64().unwrap() >= 0.90, "{backend}: {r}");
+        assert!(
+            s["pairwise_precision"].as_f64().unwrap() >= 0.99,
+            "{backend}: {r}"
+        );
+        assert_eq!(
+            r["distractors_in_a_person"].as_array().unwrap().len(),
+            0,
+            "{backend}: {r}"
+        );
+    }
 }

@@ -21,6 +21,7 @@ pub mod fixture;
 pub mod onnx_edit;
 pub mod scrfd;
 pub mod sface;
+pub mod yolov8;
 pub mod yunet;
 
 /// The error for a failed run of `model`.
@@ -75,11 +76,15 @@ pub enum DetectorKind {
     YuNet,
     /// SCRFD-2.5G-KPS (InsightFace, non-commercial research terms): `--face-backend insightface`.
     Scrfd,
+    /// YOLOv8-face (Ultralytics, AGPL-3.0), boxes only, with YuNet for the landmarks:
+    /// `--face-backend yolov8`.
+    YoloV8,
 }
 
 enum Detector {
     YuNet(yunet::YuNet),
     Scrfd(scrfd::Scrfd),
+    YoloV8(Box<yolov8::YoloV8>),
 }
 
 /// Everything the ONNX backend needs, resolved by the caller.
@@ -88,6 +93,8 @@ pub struct OnnxConfig {
     pub runtime: Vec<RuntimeCandidate>,
     pub detector_kind: DetectorKind,
     pub detector_model: PathBuf,
+    /// YuNet, which finds the landmarks of YOLOv8's boxes.
+    pub landmark_model: PathBuf,
     pub embedder_model: PathBuf,
     pub embedder_kind: sface::EmbedderKind,
     /// Names the embedder in messages and in [`BackendInfo`]; the caller's cache key.
@@ -325,8 +332,13 @@ impl OnnxBackend {
         let det_id = match config.detector_kind {
             DetectorKind::YuNet => yunet::MODEL_ID,
             DetectorKind::Scrfd => scrfd::MODEL_ID,
+            DetectorKind::YoloV8 => yolov8::MODEL_ID,
         };
         let det_bytes = read_model(&config.detector_model, det_id)?;
+        let lmk_bytes = match config.detector_kind {
+            DetectorKind::YoloV8 => Some(read_model(&config.landmark_model, yunet::MODEL_ID)?),
+            _ => None,
+        };
         let emb_id = config.embedder_id.as_str();
         let emb_bytes = read_model(&config.embedder_model, emb_id)?;
         let (emb_bytes, _) = onnx_edit::strip_weight_inputs(&emb_bytes)
@@ -346,10 +358,15 @@ impl OnnxBackend {
             } else {
                 &emb_bytes
             };
-            let both = session(&det_bytes, config.threads, false, provider, o).and_then(|det| {
-                session(emb, config.threads, true, provider, o).map(|emb| (det, emb))
+            let all = session(&det_bytes, config.threads, false, provider, o).and_then(|det| {
+                let emb = session(emb, config.threads, true, provider, o)?;
+                let lmk = lmk_bytes
+                    .as_ref()
+                    .map(|b| session(b, config.threads, false, provider, o))
+                    .transpose()?;
+                Ok((det, emb, lmk))
             });
-            match both {
+            match all {
                 Ok(sessions) => {
                     chosen = Some((provider, sessions));
                     break;
@@ -361,7 +378,7 @@ impl OnnxBackend {
                 )),
             }
         }
-        let Some((provider, (det_session, emb_session))) = chosen else {
+        let Some((provider, (det_session, emb_session, lmk_session))) = chosen else {
             let requested = match config.device {
                 DeviceRequest::Exactly(p) => p.name().to_string(),
                 DeviceRequest::Auto => "auto".into(),
@@ -375,6 +392,20 @@ impl OnnxBackend {
         let detector = match config.detector_kind {
             DetectorKind::YuNet => Detector::YuNet(yunet::YuNet::new(det_session, config.detect)?),
             DetectorKind::Scrfd => Detector::Scrfd(scrfd::Scrfd::new(det_session, config.detect)?),
+            DetectorKind::YoloV8 => {
+                let missing = || model_error(yunet::MODEL_ID, "no landmark session".into());
+                // The second stage looks where a face is known to be: a lower bar.
+                let second = DetectOptions {
+                    score_threshold: 0.5,
+                    ..config.detect
+                };
+                let landmarks = yunet::YuNet::new(lmk_session.ok_or_else(missing)?, second)?;
+                Detector::YoloV8(Box::new(yolov8::YoloV8::new(
+                    det_session,
+                    landmarks,
+                    config.detect,
+                )?))
+            }
         };
         let embedder = sface::Embedder::new(emb_session, config.embedder_kind, emb_id)?;
 
@@ -382,6 +413,7 @@ impl OnnxBackend {
             backend: match config.detector_kind {
                 DetectorKind::YuNet => "yunet",
                 DetectorKind::Scrfd => "insightface",
+                DetectorKind::YoloV8 => "yolov8",
             }
             .into(),
             detector_model: det_id.into(),
@@ -411,6 +443,7 @@ impl FaceBackend for OnnxBackend {
         match &mut self.detector {
             Detector::YuNet(d) => d.detect(image),
             Detector::Scrfd(d) => d.detect(image),
+            Detector::YoloV8(d) => d.detect(image),
         }
     }
 

@@ -1,7 +1,61 @@
-//! `--embedder-model`: a user's ArcFace-style ONNX embedder, exercised with a generated model
-//! of the same signature (no registry ships ArcFace weights; MODELS.md).
+//! The face backends end to end on real photos, and `--embedder-model`: a user's ArcFace-style
+//! ONNX embedder, exercised with a generated model of the same signature (no registry ships
+//! ArcFace weights; MODELS.md).
 
 use crate::util::{organize, summary, TestDir};
+
+#[test]
+fn every_backend_puts_the_obama_photos_in_one_person_and_biden_elsewhere() {
+    for backend in ["yunet", "insightface", "yolov8"] {
+        let t = TestDir::new();
+        t.add("a/obama.jpg", "face_recognition/obama.jpg")
+            .add("a/obama2.jpg", "face_recognition/obama2.jpg")
+            .add("b/obama3.jpg", "face_recognition/obama3.jpg")
+            .add("b/biden.jpg", "face_recognition/biden.jpg");
+        let s = summary(&organize(&t, &["--json", "--face-backend", backend]));
+        assert_eq!(s["backend"]["backend"], backend, "{s}");
+        let folders = t.folders();
+        let obama: Vec<&String> = folders
+            .iter()
+            .filter(|(_, files)| files.iter().any(|f| f == "obama.jpg"))
+            .map(|(folder, _)| folder)
+            .collect();
+        assert_eq!(obama.len(), 1, "{backend}: {folders:?}");
+        let files = &folders[obama[0]];
+        assert!(
+            obama[0].starts_with("person_")
+                && ["obama2.jpg", "obama3.jpg"]
+                    .iter()
+                    .all(|f| files.contains(&f.to_string()))
+                && !files.contains(&"biden.jpg".to_string()),
+            "{backend}: {folders:?}"
+        );
+    }
+}
+
+#[test]
+fn a_backend_whose_model_is_not_fetched_says_how_to_fetch_it() {
+    let t = TestDir::new();
+    t.add("a/obama.jpg", "face_recognition/obama.jpg");
+    // This test's cache has only the default models.
+    let models = t.cache().join("models");
+    std::fs::remove_file(&models).unwrap();
+    std::fs::create_dir(&models).unwrap();
+    let out = crate::util::command(&t)
+        .arg("-s")
+        .arg(t.library())
+        .arg("-o")
+        .arg(t.out())
+        .args(["--face-backend", "yolov8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("setup --all") && err.contains("AGPL-3.0"),
+        "{err}"
+    );
+}
 
 #[test]
 fn a_user_embedder_runs_end_to_end_and_its_results_are_kept_apart_from_sface() {
