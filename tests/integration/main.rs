@@ -6,4 +6,5 @@ mod incremental;
 mod organize;
 mod quality;
 mod robustness;
+mod tract;
 mod util;
