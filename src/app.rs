@@ -16,18 +16,20 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use po_backend_api::FaceBackend;
+use po_backend_api::{BackendError, FaceBackend};
 use rayon::prelude::*;
 use sha2::Digest;
 
 use crate::{
     cache::{Cache, FaceKey, StoredAnalysis},
     cluster::{cluster_gated, ClusterParams},
-    config::{Config, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle},
+    config::{
+        Config, FaceRuntime, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle,
+    },
     decode::DecodeLimits,
     execute::{execute, remove_stale_partials, ExecReport, OpOutcome},
     faces::{analyse, good_enough_to_seed, prepare, PREPROCESSING_VERSION},
-    models::Manifest,
+    models::{Manifest, Role},
     people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
     plan::{destinations, plan, Destination, Layout, PlacedPhoto, Plan},
     progress::{Bars, Lines, ProgressSink},
@@ -225,8 +227,68 @@ pub fn inference_plan(threads: usize) -> (usize, usize) {
     (workers, (threads / workers).max(1))
 }
 
-#[cfg(feature = "onnx")]
+/// The backend the configuration asks for. The default `yunet` on the CPU (or `--gpu`) runs on
+/// the pure-Rust tract backend when libonnxruntime cannot be loaded, with the reason recorded;
+/// any other failure, and any explicitly named execution provider, stays an error.
 fn build_backend(c: &OrganizeConfig, threads: usize) -> anyhow::Result<Box<dyn FaceBackend>> {
+    if c.runtime == FaceRuntime::Tract {
+        return Ok(build_tract(c, None)?);
+    }
+    match build_onnx(c, threads) {
+        Err(BackendError::RuntimeMissing { what, fix }) if may_fall_back_to_tract(c) => {
+            let reason = format!("{what}: {fix}");
+            match build_tract(c, Some(reason.clone())) {
+                Ok(b) => Ok(b),
+                // Without tract in this build, the missing runtime is the error to show.
+                Err(BackendError::NotCompiled { .. }) => {
+                    Err(BackendError::RuntimeMissing { what, fix }.into())
+                }
+                Err(e) => Err(anyhow::Error::new(e)
+                    .context(format!("the tract fallback failed too; first, {reason}"))),
+            }
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Only the default models on an unnamed device may quietly change runtime: the tract backend
+/// runs YuNet + SFace on the CPU and nothing else.
+fn may_fall_back_to_tract(c: &OrganizeConfig) -> bool {
+    let default_detector = Manifest::builtin().default_for(Role::Detector).id.clone();
+    c.detector_id == default_detector
+        && !c.custom_embedder
+        && matches!(
+            c.device,
+            po_backend_api::DeviceRequest::Cpu | po_backend_api::DeviceRequest::Auto
+        )
+}
+
+/// Builds the backend and says, in one `warning:` line, when it is not what was asked for.
+fn start_backend(
+    c: &OrganizeConfig,
+    threads: usize,
+    progress: &dyn ProgressSink,
+) -> anyhow::Result<Box<dyn FaceBackend>> {
+    let b = build_backend(c, threads).context("cannot start the face backend")?;
+    let info = b.info();
+    if let Some(reason) = &info.device.fallback_reason {
+        // Only the missing-runtime fallback puts tract in place of what was asked for.
+        progress.message(&if info.backend == "tract" {
+            format!(
+                "warning: ONNX Runtime could not be loaded, so the same models run on the pure-Rust tract backend (slower): {reason}"
+            )
+        } else {
+            format!(
+                "warning: running on {} because no accelerator could be used: {reason}",
+                info.device.device
+            )
+        });
+    }
+    Ok(b)
+}
+
+#[cfg(feature = "onnx")]
+fn build_onnx(c: &OrganizeConfig, threads: usize) -> Result<Box<dyn FaceBackend>, BackendError> {
     use po_backend_onnx::{DetectorKind, OnnxBackend, OnnxConfig, RuntimeCandidate};
     let config = OnnxConfig {
         runtime: c
@@ -262,15 +324,42 @@ fn build_backend(c: &OrganizeConfig, threads: usize) -> anyhow::Result<Box<dyn F
 }
 
 #[cfg(not(feature = "onnx"))]
-fn build_backend(_: &OrganizeConfig, _: usize) -> anyhow::Result<Box<dyn FaceBackend>> {
-    Err(po_backend_api::BackendError::NotCompiled {
+fn build_onnx(_: &OrganizeConfig, _: usize) -> Result<Box<dyn FaceBackend>, BackendError> {
+    Err(BackendError::NotCompiled {
         name: "yunet".into(),
         feature: "onnx".into(),
-    }
-    .into())
+    })
+}
+
+#[cfg(feature = "tract")]
+fn build_tract(
+    c: &OrganizeConfig,
+    fallback_reason: Option<String>,
+) -> Result<Box<dyn FaceBackend>, BackendError> {
+    use po_backend_tract::{TractBackend, TractConfig};
+    Ok(Box::new(TractBackend::new(&TractConfig {
+        detector_model: c.detector_model.clone(),
+        embedder_model: c.embedder_model.clone(),
+        detect: c.detect,
+        fallback_reason,
+    })?))
+}
+
+#[cfg(not(feature = "tract"))]
+fn build_tract(
+    _: &OrganizeConfig,
+    _: Option<String>,
+) -> Result<Box<dyn FaceBackend>, BackendError> {
+    Err(BackendError::NotCompiled {
+        name: "tract".into(),
+        feature: "tract".into(),
+    })
 }
 
 /// What a cached result depends on: the models, the detector threshold and the preprocessing.
+/// The runtime is not part of it: tract runs the same files as ONNX Runtime and its boxes and
+/// embeddings match to 1.5e-4 px and 1.4e-6 (backends/tract's tests), so either may reuse the
+/// other's analyses.
 fn model_key(c: &OrganizeConfig) -> String {
     format!(
         "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
@@ -626,13 +715,7 @@ fn analyse_library(
     // A requested accelerator is checked even when the cache makes it unnecessary: a request
     // that cannot be met is an error, never silently ignored.
     if !todo.is_empty() || c.device != po_backend_api::DeviceRequest::Cpu {
-        let b = build_backend(c, threads_each).context("cannot start the face backend")?;
-        if let Some(reason) = &b.info().device.fallback_reason {
-            progress.message(&format!(
-                "warning: running on {} because no accelerator could be used: {reason}",
-                b.info().device.device
-            ));
-        }
+        let b = start_backend(c, threads_each, progress)?;
         // An accelerator gets one worker; on the CPU, more workers use the cores better.
         let more = if b.info().device.device == "cpu" {
             workers.min(todo.len()).saturating_sub(1)
@@ -1078,6 +1161,16 @@ fn run_doctor(
         )],
     ));
     checks.push(Check {
+        what: "pure-Rust runtime (tract backend)".into(),
+        ok: cfg!(feature = "tract"),
+        detail: if cfg!(feature = "tract") {
+            "compiled in: runs the yunet models on the CPU with no native library (`--face-backend tract`, and automatically when ONNX Runtime cannot be loaded)".into()
+        } else {
+            "not compiled into this build".into()
+        },
+        fix: (!cfg!(feature = "tract")).then(|| "rebuild with `--features tract`".into()),
+    });
+    checks.push(Check {
         what: "libtorch (facenet backend)".into(),
         ok: false,
         detail: "the tch/libtorch backend is not compiled into this build".into(),
@@ -1172,7 +1265,7 @@ fn run_bench(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result
             .push(figure("decode", decoded, t.elapsed().as_secs_f64()));
 
         eprintln!("bench: detector and embedder, one inference thread");
-        let mut backend = build_backend(c, c.threads).context("cannot start the face backend")?;
+        let mut backend = start_backend(c, c.threads, &crate::progress::Lines::default())?;
         let (mut detect_s, mut analyse_s, mut faces, mut analysed) = (0.0, 0.0, 0, 0);
         for p in &photos {
             let Ok(prepared) = prepare(&p.path, &limits) else {

@@ -102,7 +102,8 @@ pub struct OrganizeArgs {
 
     /// Face detector: yunet (default, MIT), insightface (SCRFD-2.5G; InsightFace weights are
     /// for non-commercial research use) or yolov8 (YOLOv8-face boxes + YuNet landmarks;
-    /// AGPL-3.0 weights). The last two need `setup --all`
+    /// AGPL-3.0 weights); the last two need `setup --all`. Or tract: yunet's models on a
+    /// pure-Rust runtime, CPU only, used automatically when libonnxruntime cannot be loaded
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 
@@ -207,7 +208,7 @@ pub struct EvalArgs {
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
 
-    /// Face detector to evaluate: yunet, insightface or yolov8
+    /// Face detector to evaluate: yunet, insightface, yolov8 or tract
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 

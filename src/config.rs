@@ -89,6 +89,16 @@ pub enum Transfer {
     Symlink,
 }
 
+/// Which runtime runs the face models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceRuntime {
+    /// ONNX Runtime (`yunet`, `insightface`); `yunet` on the CPU falls back to tract when
+    /// libonnxruntime cannot be loaded.
+    OnnxRuntime,
+    /// tract, pure Rust, CPU only (`--face-backend tract`): no native library needed.
+    Tract,
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressStyle {
@@ -113,6 +123,7 @@ pub struct OrganizeConfig {
     pub device_options: DeviceOptions,
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
+    pub runtime: FaceRuntime,
     /// Manifest id of the detector.
     pub detector_id: String,
     pub detector_model: PathBuf,
@@ -465,21 +476,46 @@ fn organize_config(
     };
     let collection = canonical_key(&output);
     let manifest = Manifest::builtin();
-    let detector = match args.face_backend.as_str() {
-        "yunet" => manifest.default_for(Role::Detector).clone(),
-        "insightface" | "scrfd" => manifest
-            .by_id("scrfd-2.5g-kps")
-            .expect("the manifest lists SCRFD (unit-tested)")
-            .clone(),
-        "yolov8" => manifest
-            .by_id("yolov8-face")
-            .expect("the manifest lists YOLOv8-face (unit-tested)")
-            .clone(),
+    let (runtime, detector) = match args.face_backend.as_str() {
+        "yunet" => (
+            FaceRuntime::OnnxRuntime,
+            manifest.default_for(Role::Detector).clone(),
+        ),
+        "insightface" | "scrfd" => (
+            FaceRuntime::OnnxRuntime,
+            manifest
+                .by_id("scrfd-2.5g-kps")
+                .expect("the manifest lists SCRFD (unit-tested)")
+                .clone(),
+        ),
+        "tract" => {
+            if !matches!(
+                device,
+                DeviceRequest::Cpu | DeviceRequest::Exactly(Provider::Cpu)
+            ) {
+                bail!(
+                    "--face-backend tract runs on the CPU only; drop --gpu/--execution-provider (or execution_provider in --config), or choose --face-backend yunet"
+                );
+            }
+            (
+                FaceRuntime::Tract,
+                manifest.default_for(Role::Detector).clone(),
+            )
+        }
+        "yolov8" => (
+            FaceRuntime::OnnxRuntime,
+            manifest
+                .by_id("yolov8-face")
+                .expect("the manifest lists YOLOv8-face (unit-tested)")
+                .clone(),
+        ),
         "facenet" => bail!(
-            "backend `{}` is not built yet; available: yunet, insightface, yolov8",
+            "backend `{}` is not built yet; available: yunet, insightface, yolov8, tract",
             args.face_backend
         ),
-        other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface, yolov8"),
+        other => {
+            bail!("unknown --face-backend {other:?}; one of: yunet, insightface, yolov8, tract")
+        }
     };
     if detector.optional && !detector.path_in(cache_dir).is_file() {
         bail!(
@@ -506,6 +542,9 @@ fn organize_config(
             (path.clone(), format!("arcface-{}", &sha[..12]), true)
         }
     };
+    if runtime == FaceRuntime::Tract && custom_embedder {
+        bail!("--face-backend tract runs SFace only; use --embedder-model with yunet, insightface or yolov8");
+    }
     let interactive = std::io::stderr().is_terminal();
     Ok(OrganizeConfig {
         source,
@@ -527,6 +566,7 @@ fn organize_config(
         device,
         device_options,
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
+        runtime,
         detector_id: detector.id.clone(),
         detector_model: detector.path_in(cache_dir),
         landmark_model: manifest.default_for(Role::Detector).path_in(cache_dir),

@@ -163,18 +163,23 @@ pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
     );
     match &s.backend {
         Some(b) => {
+            // The tract backend's version string names its runtime ("tract 0.23.9").
+            let runtime = match b.runtime_version.as_deref() {
+                Some(v) if v.starts_with("tract") => v.to_string(),
+                v => format!("ONNX Runtime {}", v.unwrap_or("unknown version")),
+            };
             let _ = writeln!(
                 out,
-                "ran on {} via {} ({} + {}, backend {}, ONNX Runtime {})",
-                b.device.device,
-                b.device.provider,
-                b.detector_model,
-                b.embedder_model,
-                b.backend,
-                b.runtime_version.as_deref().unwrap_or("unknown version"),
+                "ran on {} via {} ({} + {}, backend {}, {runtime})",
+                b.device.device, b.device.provider, b.detector_model, b.embedder_model, b.backend,
             );
             if let Some(reason) = &b.device.fallback_reason {
-                let _ = writeln!(out, "fell back to {}: {reason}", b.device.device);
+                let to = if b.backend == "tract" {
+                    "the tract backend"
+                } else {
+                    &b.device.device
+                };
+                let _ = writeln!(out, "fell back to {to}: {reason}");
             }
         }
         None => {

@@ -7,4 +7,5 @@ mod incremental;
 mod organize;
 mod quality;
 mod robustness;
+mod tract;
 mod util;

@@ -8,7 +8,7 @@ use ort::{session::Session, value::TensorRef};
 use po_backend_api::{nms::nms, BackendError, DetectOptions, FaceBox, RgbView};
 
 pub const INPUT_SIZE: u32 = 640;
-const STRIDES: [u32; 3] = [8, 16, 32];
+pub const STRIDES: [u32; 3] = [8, 16, 32];
 pub const MODEL_ID: &str = "yunet-2023mar";
 
 pub struct YuNet {
