@@ -23,11 +23,13 @@ use sha2::Digest;
 use crate::{
     cache::{Cache, FaceKey, StoredAnalysis},
     cluster::{cluster_gated, ClusterParams},
-    config::{Config, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle},
+    config::{
+        BackendFamily, Config, Mode, OrganizeConfig, PeopleAction, PeopleConfig, ProgressStyle,
+    },
     decode::DecodeLimits,
     execute::{execute, remove_stale_partials, ExecReport, OpOutcome},
     faces::{analyse, good_enough_to_seed, prepare, PREPROCESSING_VERSION},
-    models::{Manifest, Role},
+    models::Manifest,
     people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
     plan::{destinations, plan, Destination, Layout, PlacedPhoto, Plan},
     progress::{Bars, Lines, ProgressSink},
@@ -216,8 +218,47 @@ fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(feature = "onnx")]
 fn build_backend(c: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
+    match &c.family {
+        BackendFamily::Onnx => build_onnx_backend(c),
+        BackendFamily::Torch { pnet, rnet } => build_torch_backend(c, pnet, rnet),
+    }
+}
+
+#[cfg(feature = "facenet")]
+fn build_torch_backend(
+    c: &OrganizeConfig,
+    pnet: &Path,
+    rnet: &Path,
+) -> anyhow::Result<Box<dyn FaceBackend>> {
+    use po_backend_torch::{TorchBackend, TorchConfig};
+    let config = TorchConfig {
+        pnet: pnet.to_path_buf(),
+        rnet: rnet.to_path_buf(),
+        onet: c.detector_model.clone(),
+        embedder: c.embedder_model.clone(),
+        threads: c.threads,
+        device: c.device,
+        device_options: c.device_options.clone(),
+        detect: c.detect,
+    };
+    Ok(Box::new(TorchBackend::new(&config)?))
+}
+
+#[cfg(not(feature = "facenet"))]
+fn build_torch_backend(
+    _: &OrganizeConfig,
+    _: &Path,
+    _: &Path,
+) -> anyhow::Result<Box<dyn FaceBackend>> {
+    bail!("{FACENET_NOT_COMPILED}")
+}
+
+/// Why `--face-backend facenet` cannot run in a build without the `facenet` feature, and the fix.
+pub const FACENET_NOT_COMPILED: &str = "backend `facenet` is not compiled into this build; run scripts/setup-facenet.sh (installs libtorch 2.13.0, converts the models), then rebuild with `cargo build --release --features facenet` and the LIBTORCH it prints";
+
+#[cfg(feature = "onnx")]
+fn build_onnx_backend(c: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
     use po_backend_onnx::{DetectorKind, OnnxBackend, OnnxConfig, RuntimeCandidate};
     let config = OnnxConfig {
         runtime: c
@@ -244,7 +285,7 @@ fn build_backend(c: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
 }
 
 #[cfg(not(feature = "onnx"))]
-fn build_backend(_: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
+fn build_onnx_backend(_: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
     Err(po_backend_api::BackendError::NotCompiled {
         name: "yunet".into(),
         feature: "onnx".into(),
@@ -253,13 +294,11 @@ fn build_backend(_: &OrganizeConfig) -> anyhow::Result<Box<dyn FaceBackend>> {
 }
 
 /// What a cached result depends on: the models, the detector threshold and the preprocessing.
+/// People are stored under it too, so embeddings of different embedders never meet.
 fn model_key(c: &OrganizeConfig) -> String {
-    let m = Manifest::builtin();
     format!(
         "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
-        c.detector_id,
-        c.detect.score_threshold,
-        m.default_for(Role::Embedder).id
+        c.detector_id, c.detect.score_threshold, c.embedder_id
     )
 }
 
@@ -1013,12 +1052,7 @@ fn run_doctor(
             "onnxruntime-gpu, beside libonnxruntime",
         )],
     ));
-    checks.push(Check {
-        what: "libtorch (facenet backend)".into(),
-        ok: false,
-        detail: "the tch/libtorch backend is not compiled into this build".into(),
-        fix: Some("not available yet; the ONNX backends cover CPU and CUDA".into()),
-    });
+    checks.extend(libtorch_checks(&config.cache_dir));
     for a in &Manifest::builtin().artifact {
         let st = setup::state(&config.cache_dir, a);
         checks.push(Check {
@@ -1046,6 +1080,67 @@ fn run_doctor(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// libtorch (the `facenet` backend): version, where it was loaded from, CUDA and MPS; and its
+/// converted models.
+#[cfg(feature = "facenet")]
+fn libtorch_checks(cache_dir: &Path) -> Vec<crate::doctor::Check> {
+    use crate::doctor::Check;
+    let rt = po_backend_torch::runtime_report();
+    let mut checks = vec![
+        Check {
+            what: "libtorch (facenet backend)".into(),
+            ok: true,
+            detail: format!(
+                "{}{}",
+                rt.version,
+                rt.library
+                    .map(|p| format!(" at {}", p.display()))
+                    .unwrap_or_default()
+            ),
+            fix: None,
+        },
+        Check {
+            what: "libtorch CUDA".into(),
+            ok: rt.cuda_devices > 0,
+            detail: if rt.cuda_devices > 0 {
+                format!("{} device(s), cuDNN {}", rt.cuda_devices, if rt.cudnn { "yes" } else { "no" })
+            } else {
+                "no CUDA device visible to libtorch".into()
+            },
+            fix: (rt.cuda_devices == 0).then(|| "the facenet backend runs on the CPU; for CUDA see docs/BACKENDS.md (facenet): it needs an NVIDIA GPU and a build that links libtorch_cuda".into()),
+        },
+        Check {
+            what: "libtorch MPS (Apple)".into(),
+            ok: rt.mps,
+            detail: if rt.mps { "available" } else { "not available (macOS on Apple silicon only)" }.into(),
+            fix: None,
+        },
+    ];
+    for c in &Manifest::builtin().converted {
+        let path = c.path_in(cache_dir);
+        let present = path.is_file();
+        checks.push(Check {
+            what: format!("{} ({:?}, converted)", c.id, c.role).to_lowercase(),
+            ok: present,
+            detail: path.display().to_string(),
+            fix: (!present).then(|| "scripts/setup-facenet.sh".into()),
+        });
+    }
+    checks
+}
+
+#[cfg(not(feature = "facenet"))]
+fn libtorch_checks(_: &Path) -> Vec<crate::doctor::Check> {
+    vec![crate::doctor::Check {
+        what: "libtorch (facenet backend)".into(),
+        ok: false,
+        detail: "not compiled into this build".into(),
+        fix: Some(
+            "scripts/setup-facenet.sh, then rebuild with `--features facenet` (only for --face-backend facenet)".into(),
+        ),
+    }]
 }
 
 /// A cache directory holding only links to the shared runtime and models: runs in it start cold.

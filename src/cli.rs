@@ -101,7 +101,8 @@ pub struct OrganizeArgs {
     pub by_year: bool,
 
     /// Face detector: yunet (default, MIT) or insightface (SCRFD-2.5G; needs `setup --all`;
-    /// InsightFace weights are for non-commercial research use)
+    /// InsightFace weights are for non-commercial research use), or facenet (MTCNN + FaceNet on
+    /// libtorch; needs a `--features facenet` build and scripts/setup-facenet.sh)
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 
@@ -200,7 +201,7 @@ pub struct EvalArgs {
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
 
-    /// Face detector to evaluate: yunet or insightface
+    /// Face backend to evaluate: yunet, insightface or facenet
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 

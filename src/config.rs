@@ -113,15 +113,30 @@ pub struct OrganizeConfig {
     pub device_options: DeviceOptions,
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
+    /// Which runtime runs the models, and the files only it needs.
+    pub family: BackendFamily,
     /// Manifest id of the detector.
     pub detector_id: String,
     pub detector_model: PathBuf,
+    /// Manifest id of the embedder: part of the cache key, so embeddings of different
+    /// embedders are never mixed or clustered together.
+    pub embedder_id: String,
     pub embedder_model: PathBuf,
     pub known: Option<PathBuf>,
     pub transfer: Transfer,
     pub by_year: bool,
     /// `output` as the key of its people in the store.
     pub collection: String,
+}
+
+/// The runtime that runs the face models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendFamily {
+    /// ONNX Runtime: `detector_model` and `embedder_model`.
+    Onnx,
+    /// libtorch (`--face-backend facenet`, `--features facenet`): MTCNN's three networks find
+    /// faces (`detector_model` is O-Net), FaceNet (`embedder_model`) embeds them.
+    Torch { pnet: PathBuf, rnet: PathBuf },
 }
 
 /// The `--config` TOML file.
@@ -457,18 +472,49 @@ fn organize_config(
     };
     let collection = canonical_key(&output);
     let manifest = Manifest::builtin();
-    let detector = match args.face_backend.as_str() {
-        "yunet" => manifest.default_for(Role::Detector).clone(),
-        "insightface" | "scrfd" => manifest
-            .by_id("scrfd-2.5g-kps")
-            .expect("the manifest lists SCRFD (unit-tested)")
-            .clone(),
-        "facenet" | "yolov8" => bail!(
-            "backend `{}` is not built yet; available: yunet, insightface",
-            args.face_backend
-        ),
-        other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface"),
+    let embedder = manifest.default_for(Role::Embedder);
+    let onnx = |detector: &crate::models::Artifact| {
+        (
+            BackendFamily::Onnx,
+            detector.id.clone(),
+            detector.path_in(cache_dir),
+            embedder.id.clone(),
+            embedder.path_in(cache_dir),
+        )
     };
+    let (family, detector_id, detector_model, embedder_id, embedder_model) =
+        match args.face_backend.as_str() {
+            "yunet" => onnx(manifest.default_for(Role::Detector)),
+            "insightface" | "scrfd" => onnx(
+                manifest
+                    .by_id("scrfd-2.5g-kps")
+                    .expect("the manifest lists SCRFD (unit-tested)"),
+            ),
+            "facenet" if !cfg!(feature = "facenet") => {
+                bail!("{}", crate::app::FACENET_NOT_COMPILED)
+            }
+            "facenet" => {
+                let [pnet, rnet, onet, embedder] = crate::models::FACENET_MODELS.map(|id| {
+                    manifest
+                        .converted(id)
+                        .expect("the manifest lists the facenet models (unit-tested)")
+                });
+                (
+                    BackendFamily::Torch {
+                        pnet: pnet.path_in(cache_dir),
+                        rnet: rnet.path_in(cache_dir),
+                    },
+                    "mtcnn-facenet-pytorch-2.6.0".to_string(),
+                    onet.path_in(cache_dir),
+                    embedder.id.clone(),
+                    embedder.path_in(cache_dir),
+                )
+            }
+            "yolov8" => {
+                bail!("backend `yolov8` is not built yet; available: yunet, insightface, facenet")
+            }
+            other => bail!("unknown --face-backend {other:?}; one of: yunet, insightface, facenet"),
+        };
     let interactive = std::io::stderr().is_terminal();
     Ok(OrganizeConfig {
         source,
@@ -490,9 +536,11 @@ fn organize_config(
         device,
         device_options,
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
-        detector_id: detector.id.clone(),
-        detector_model: detector.path_in(cache_dir),
-        embedder_model: manifest.default_for(Role::Embedder).path_in(cache_dir),
+        family,
+        detector_id,
+        detector_model,
+        embedder_id,
+        embedder_model,
         known,
         transfer,
         by_year: args.by_year,

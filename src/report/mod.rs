@@ -165,12 +165,18 @@ pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
         Some(b) => {
             let _ = writeln!(
                 out,
-                "ran on {} via {} ({} + {}, backend {}, ONNX Runtime {})",
+                "ran on {} via {} ({} + {}, backend {}, {} {})",
                 b.device.device,
                 b.device.provider,
                 b.detector_model,
                 b.embedder_model,
                 b.backend,
+                // The libtorch backend names its providers after the runtime.
+                if b.device.provider.starts_with("libtorch") {
+                    "libtorch"
+                } else {
+                    "ONNX Runtime"
+                },
                 b.runtime_version.as_deref().unwrap_or("unknown version"),
             );
             if let Some(reason) = &b.device.fallback_reason {
