@@ -2,6 +2,8 @@
 //! (fetched by `scripts/fetch-test-photos.sh`; `scripts/test.sh` does that and `setup` first).
 
 mod devices;
+#[cfg(feature = "facenet")]
+mod facenet;
 mod incremental;
 mod organize;
 mod quality;
