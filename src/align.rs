@@ -1,19 +1,14 @@
 //! Five-landmark face alignment: the least-squares similarity transform (rotation, uniform
-//! scale, translation; Umeyama without reflection) from a face's landmarks to the standard
-//! ArcFace 112x112 template, and the warp that samples the crop. Large faces are supersampled
+//! scale, translation; Umeyama without reflection) from a face's landmarks to the embedder's
+//! template (the standard ArcFace 112x112 one unless the backend asks for another), and the
+//! warp that samples the crop. Large faces are supersampled
 //! so that shrinking them does not alias.
 
 use image::RgbImage;
-use po_backend_api::{AlignedFace, ALIGNED_SIZE};
+use po_backend_api::{AlignedFace, AlignmentTemplate, ARCFACE_ALIGNMENT};
 
 /// The insightface / ArcFace template for 112x112 crops: eyes, nose tip, mouth corners.
-pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
-    [38.2946, 51.6963],
-    [73.5318, 51.5014],
-    [56.0252, 71.7366],
-    [41.5493, 92.3655],
-    [70.7299, 92.2041],
-];
+pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = ARCFACE_ALIGNMENT.landmarks;
 
 /// `dst = [a -b; b a] * src + [tx, ty]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,16 +119,25 @@ fn bilinear(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
     acc
 }
 
-/// Warps the face with `landmarks` (in `img` pixels) onto the 112x112 template.
+/// Warps the face with `landmarks` (in `img` pixels) onto the 112x112 ArcFace template.
 pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<AlignedFace> {
-    let to_template = estimate_similarity(landmarks, &ARCFACE_TEMPLATE)?;
+    align_face_to(img, landmarks, &ARCFACE_ALIGNMENT)
+}
+
+/// Warps the face with `landmarks` (in `img` pixels) onto `template`.
+pub fn align_face_to(
+    img: &RgbImage,
+    landmarks: &[[f32; 2]; 5],
+    template: &AlignmentTemplate,
+) -> Option<AlignedFace> {
+    let to_template = estimate_similarity(landmarks, &template.landmarks)?;
     let to_image = to_template.inverse()?;
     // Source pixels per output pixel: sample a k x k grid per output pixel when shrinking.
     let k = to_image.scale().ceil().clamp(1.0, 4.0) as usize;
     let offsets: Vec<f32> = (0..k).map(|i| (i as f32 + 0.5) / k as f32 - 0.5).collect();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
-    let s = ALIGNED_SIZE;
+    let s = template.size;
     let n = (k * k) as f32;
     let mut rgb = vec![0u8; s * s * 3];
     for (y, row) in rgb.chunks_exact_mut(s * 3).enumerate() {
@@ -154,12 +158,13 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<AlignedFa
             }
         }
     }
-    Some(AlignedFace { rgb })
+    Some(AlignedFace { size: s, rgb })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use po_backend_api::ALIGNED_SIZE;
 
     fn close(a: [f32; 2], b: [f32; 2], tol: f32) -> bool {
         (a[0] - b[0]).abs() < tol && (a[1] - b[1]).abs() < tol
@@ -231,5 +236,31 @@ mod tests {
         }
         // Far from any landmark the crop is dark.
         assert_eq!(face.rgb[(5 * ALIGNED_SIZE + 5) * 3], 0);
+        assert_eq!(face.size, ALIGNED_SIZE);
+    }
+
+    #[test]
+    fn another_template_gives_its_own_size_and_positions() {
+        // The ArcFace points scaled to 160: the same face must land on the scaled points.
+        let big = AlignmentTemplate {
+            size: 160,
+            landmarks: ARCFACE_TEMPLATE.map(|[x, y]| [x * 160.0 / 112.0, y * 160.0 / 112.0]),
+        };
+        let mut img = RgbImage::new(300, 300);
+        let landmarks = ARCFACE_TEMPLATE.map(|[x, y]| [x * 2.0 + 20.0, y * 2.0 + 10.0]);
+        for lm in landmarks {
+            for dy in -2i32..=2 {
+                for dx in -2i32..=2 {
+                    let (x, y) = (lm[0].round() as i32 + dx, lm[1].round() as i32 + dy);
+                    img.put_pixel(x as u32, y as u32, image::Rgb([255; 3]));
+                }
+            }
+        }
+        let face = align_face_to(&img, &landmarks, &big).unwrap();
+        assert_eq!((face.size, face.rgb.len()), (160, 160 * 160 * 3));
+        for t in big.landmarks {
+            let (x, y) = (t[0].round() as usize, t[1].round() as usize);
+            assert!(face.rgb[(y * 160 + x) * 3] > 200, "point {t:?} not bright");
+        }
     }
 }

@@ -231,8 +231,10 @@ pub fn inference_plan(threads: usize) -> (usize, usize) {
 /// the pure-Rust tract backend when libonnxruntime cannot be loaded, with the reason recorded;
 /// any other failure, and any explicitly named execution provider, stays an error.
 fn build_backend(c: &OrganizeConfig, threads: usize) -> anyhow::Result<Box<dyn FaceBackend>> {
-    if c.runtime == FaceRuntime::Tract {
-        return Ok(build_tract(c, None)?);
+    match &c.runtime {
+        FaceRuntime::Tract => return Ok(build_tract(c, None)?),
+        FaceRuntime::Torch { pnet, rnet } => return build_torch_backend(c, pnet, rnet, threads),
+        FaceRuntime::OnnxRuntime => {}
     }
     match build_onnx(c, threads) {
         Err(BackendError::RuntimeMissing { what, fix }) if may_fall_back_to_tract(c) => {
@@ -286,6 +288,40 @@ fn start_backend(
     }
     Ok(b)
 }
+
+#[cfg(feature = "facenet")]
+fn build_torch_backend(
+    c: &OrganizeConfig,
+    pnet: &Path,
+    rnet: &Path,
+    threads: usize,
+) -> anyhow::Result<Box<dyn FaceBackend>> {
+    use po_backend_torch::{TorchBackend, TorchConfig};
+    let config = TorchConfig {
+        pnet: pnet.to_path_buf(),
+        rnet: rnet.to_path_buf(),
+        onet: c.detector_model.clone(),
+        embedder: c.embedder_model.clone(),
+        threads,
+        device: c.device,
+        device_options: c.device_options.clone(),
+        detect: c.detect,
+    };
+    Ok(Box::new(TorchBackend::new(&config)?))
+}
+
+#[cfg(not(feature = "facenet"))]
+fn build_torch_backend(
+    _: &OrganizeConfig,
+    _: &Path,
+    _: &Path,
+    _: usize,
+) -> anyhow::Result<Box<dyn FaceBackend>> {
+    bail!("{FACENET_NOT_COMPILED}")
+}
+
+/// Why `--face-backend facenet` cannot run in a build without the `facenet` feature, and the fix.
+pub const FACENET_NOT_COMPILED: &str = "backend `facenet` is not compiled into this build; run scripts/setup-facenet.sh (installs libtorch 2.13.0, converts the models), then rebuild with `cargo build --release --features facenet` and the LIBTORCH it prints";
 
 #[cfg(feature = "onnx")]
 fn build_onnx(c: &OrganizeConfig, threads: usize) -> Result<Box<dyn FaceBackend>, BackendError> {
@@ -359,7 +395,8 @@ fn build_tract(
 /// What a cached result depends on: the models, the detector threshold and the preprocessing.
 /// The runtime is not part of it: tract runs the same files as ONNX Runtime and its boxes and
 /// embeddings match to 1.5e-4 px and 1.4e-6 (backends/tract's tests), so either may reuse the
-/// other's analyses.
+/// other's analyses. People are stored under it too, so embeddings of different embedders
+/// never meet.
 fn model_key(c: &OrganizeConfig) -> String {
     format!(
         "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
@@ -1170,12 +1207,7 @@ fn run_doctor(
         },
         fix: (!cfg!(feature = "tract")).then(|| "rebuild with `--features tract`".into()),
     });
-    checks.push(Check {
-        what: "libtorch (facenet backend)".into(),
-        ok: false,
-        detail: "the tch/libtorch backend is not compiled into this build".into(),
-        fix: Some("not available yet; the ONNX backends cover CPU and CUDA".into()),
-    });
+    checks.extend(libtorch_checks(&config.cache_dir));
     for a in &Manifest::builtin().artifact {
         let st = setup::state(&config.cache_dir, a);
         checks.push(Check {
@@ -1203,6 +1235,67 @@ fn run_doctor(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// libtorch (the `facenet` backend): version, where it was loaded from, CUDA and MPS; and its
+/// converted models.
+#[cfg(feature = "facenet")]
+fn libtorch_checks(cache_dir: &Path) -> Vec<crate::doctor::Check> {
+    use crate::doctor::Check;
+    let rt = po_backend_torch::runtime_report();
+    let mut checks = vec![
+        Check {
+            what: "libtorch (facenet backend)".into(),
+            ok: true,
+            detail: format!(
+                "{}{}",
+                rt.version,
+                rt.library
+                    .map(|p| format!(" at {}", p.display()))
+                    .unwrap_or_default()
+            ),
+            fix: None,
+        },
+        Check {
+            what: "libtorch CUDA".into(),
+            ok: rt.cuda_devices > 0,
+            detail: if rt.cuda_devices > 0 {
+                format!("{} device(s), cuDNN {}", rt.cuda_devices, if rt.cudnn { "yes" } else { "no" })
+            } else {
+                "no CUDA device visible to libtorch".into()
+            },
+            fix: (rt.cuda_devices == 0).then(|| "the facenet backend runs on the CPU; for CUDA see docs/BACKENDS.md (facenet): it needs an NVIDIA GPU and a build that links libtorch_cuda".into()),
+        },
+        Check {
+            what: "libtorch MPS (Apple)".into(),
+            ok: rt.mps,
+            detail: if rt.mps { "available" } else { "not available (macOS on Apple silicon only)" }.into(),
+            fix: None,
+        },
+    ];
+    for c in &Manifest::builtin().converted {
+        let path = c.path_in(cache_dir);
+        let present = path.is_file();
+        checks.push(Check {
+            what: format!("{} ({:?}, converted)", c.id, c.role).to_lowercase(),
+            ok: present,
+            detail: path.display().to_string(),
+            fix: (!present).then(|| "scripts/setup-facenet.sh".into()),
+        });
+    }
+    checks
+}
+
+#[cfg(not(feature = "facenet"))]
+fn libtorch_checks(_: &Path) -> Vec<crate::doctor::Check> {
+    vec![crate::doctor::Check {
+        what: "libtorch (facenet backend)".into(),
+        ok: false,
+        detail: "not compiled into this build".into(),
+        fix: Some(
+            "scripts/setup-facenet.sh, then rebuild with `--features facenet` (only for --face-backend facenet)".into(),
+        ),
+    }]
 }
 
 /// A cache directory holding only links to the shared runtime and models: runs in it start cold.

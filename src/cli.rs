@@ -102,8 +102,9 @@ pub struct OrganizeArgs {
 
     /// Face detector: yunet (default, MIT), insightface (SCRFD-2.5G; InsightFace weights are
     /// for non-commercial research use) or yolov8 (YOLOv8-face boxes + YuNet landmarks;
-    /// AGPL-3.0 weights); the last two need `setup --all`. Or tract: yunet's models on a
-    /// pure-Rust runtime, CPU only, used automatically when libonnxruntime cannot be loaded
+    /// AGPL-3.0 weights); the last two need `setup --all`. tract: yunet's models on a pure-Rust
+    /// runtime, CPU only, used automatically when libonnxruntime cannot be loaded. facenet:
+    /// MTCNN + FaceNet on libtorch (a `--features facenet` build and scripts/setup-facenet.sh)
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 
@@ -208,7 +209,7 @@ pub struct EvalArgs {
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
 
-    /// Face detector to evaluate: yunet, insightface, yolov8 or tract
+    /// Face backend to evaluate: yunet, insightface, yolov8, tract or facenet
     #[arg(long, default_value = "yunet", value_name = "NAME")]
     pub face_backend: String,
 

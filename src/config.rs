@@ -90,13 +90,16 @@ pub enum Transfer {
 }
 
 /// Which runtime runs the face models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaceRuntime {
-    /// ONNX Runtime (`yunet`, `insightface`); `yunet` on the CPU falls back to tract when
-    /// libonnxruntime cannot be loaded.
+    /// ONNX Runtime (`yunet`, `insightface`, `yolov8`); `yunet` on the CPU falls back to tract
+    /// when libonnxruntime cannot be loaded.
     OnnxRuntime,
     /// tract, pure Rust, CPU only (`--face-backend tract`): no native library needed.
     Tract,
+    /// libtorch (`--face-backend facenet`, `--features facenet`): MTCNN's three networks find
+    /// faces (`detector_model` is O-Net), FaceNet (`embedder_model`) embeds them.
+    Torch { pnet: PathBuf, rnet: PathBuf },
 }
 
 /// How progress is shown.
@@ -476,18 +479,18 @@ fn organize_config(
     };
     let collection = canonical_key(&output);
     let manifest = Manifest::builtin();
-    let (runtime, detector) = match args.face_backend.as_str() {
-        "yunet" => (
+    let onnx_detector = match args.face_backend.as_str() {
+        "yunet" => Some((
             FaceRuntime::OnnxRuntime,
             manifest.default_for(Role::Detector).clone(),
-        ),
-        "insightface" | "scrfd" => (
+        )),
+        "insightface" | "scrfd" => Some((
             FaceRuntime::OnnxRuntime,
             manifest
                 .by_id("scrfd-2.5g-kps")
                 .expect("the manifest lists SCRFD (unit-tested)")
                 .clone(),
-        ),
+        )),
         "tract" => {
             if !matches!(
                 device,
@@ -497,36 +500,72 @@ fn organize_config(
                     "--face-backend tract runs on the CPU only; drop --gpu/--execution-provider (or execution_provider in --config), or choose --face-backend yunet"
                 );
             }
-            (
+            Some((
                 FaceRuntime::Tract,
                 manifest.default_for(Role::Detector).clone(),
-            )
+            ))
         }
-        "yolov8" => (
+        "yolov8" => Some((
             FaceRuntime::OnnxRuntime,
             manifest
                 .by_id("yolov8-face")
                 .expect("the manifest lists YOLOv8-face (unit-tested)")
                 .clone(),
+        )),
+        "facenet" if !cfg!(feature = "facenet") => {
+            bail!("{}", crate::app::FACENET_NOT_COMPILED)
+        }
+        "facenet" => None,
+        other => bail!(
+            "unknown --face-backend {other:?}; one of: yunet, insightface, yolov8, tract, facenet"
         ),
-        "facenet" => bail!(
-            "backend `{}` is not built yet; available: yunet, insightface, yolov8, tract",
-            args.face_backend
-        ),
-        other => {
-            bail!("unknown --face-backend {other:?}; one of: yunet, insightface, yolov8, tract")
+    };
+    let (runtime, detector_id, detector_model, fixed_embedder) = match onnx_detector {
+        Some((runtime, detector)) => {
+            if detector.optional && !detector.path_in(cache_dir).is_file() {
+                bail!(
+                    "--face-backend {} needs {} ({}), which is not fetched by default: run \
+                     `photo_organizer setup --all` to fetch it",
+                    args.face_backend,
+                    detector.id,
+                    detector.licence
+                );
+            }
+            (
+                runtime,
+                detector.id.clone(),
+                detector.path_in(cache_dir),
+                None,
+            )
+        }
+        None => {
+            // MTCNN's three networks find faces (`detector_model` is O-Net); FaceNet embeds.
+            let [pnet, rnet, onet, embedder] = crate::models::FACENET_MODELS.map(|id| {
+                manifest
+                    .converted(id)
+                    .expect("the manifest lists the facenet models (unit-tested)")
+            });
+            if args.embedder_model.is_some() {
+                bail!(
+                    "--embedder-model works with the ONNX backends; facenet has its own embedder"
+                );
+            }
+            (
+                FaceRuntime::Torch {
+                    pnet: pnet.path_in(cache_dir),
+                    rnet: rnet.path_in(cache_dir),
+                },
+                "mtcnn-facenet-pytorch-2.6.0".to_string(),
+                onet.path_in(cache_dir),
+                Some((embedder.id.clone(), embedder.path_in(cache_dir))),
+            )
         }
     };
-    if detector.optional && !detector.path_in(cache_dir).is_file() {
-        bail!(
-            "--face-backend {} needs {} ({}), which is not fetched by default: run \
-             `photo_organizer setup --all` to fetch it",
-            args.face_backend,
-            detector.id,
-            detector.licence
-        );
-    }
     let (embedder_model, embedder_id, custom_embedder) = match &args.embedder_model {
+        _ if fixed_embedder.is_some() => {
+            let (id, path) = fixed_embedder.expect("checked");
+            (path, id, false)
+        }
         None => {
             let sface = manifest.default_for(Role::Embedder);
             (sface.path_in(cache_dir), sface.id.clone(), false)
@@ -567,8 +606,8 @@ fn organize_config(
         device_options,
         runtime_candidates: runtime_candidates(cache_dir, &manifest),
         runtime,
-        detector_id: detector.id.clone(),
-        detector_model: detector.path_in(cache_dir),
+        detector_id,
+        detector_model,
         landmark_model: manifest.default_for(Role::Detector).path_in(cache_dir),
         embedder_model,
         embedder_id,

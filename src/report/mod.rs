@@ -166,6 +166,10 @@ pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
             // The tract backend's version string names its runtime ("tract 0.23.9").
             let runtime = match b.runtime_version.as_deref() {
                 Some(v) if v.starts_with("tract") => v.to_string(),
+                // The libtorch backend names its providers after the runtime.
+                v if b.device.provider.starts_with("libtorch") => {
+                    format!("libtorch {}", v.unwrap_or("unknown version"))
+                }
                 v => format!("ONNX Runtime {}", v.unwrap_or("unknown version")),
             };
             let _ = writeln!(

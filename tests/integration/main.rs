@@ -3,6 +3,8 @@
 
 mod backends;
 mod devices;
+#[cfg(feature = "facenet")]
+mod facenet;
 mod incremental;
 mod organize;
 mod quality;

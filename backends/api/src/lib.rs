@@ -48,11 +48,32 @@ impl FaceBox {
     }
 }
 
-/// Side of the aligned face crops every embedder here takes.
+/// Side of the ArcFace-aligned crops the ONNX embedders take (see [`ARCFACE_ALIGNMENT`]).
 pub const ALIGNED_SIZE: usize = 112;
 
-/// A 112x112 RGB face crop aligned to the ArcFace 5-point template.
+/// The square crop an embedder was trained on: its side, and where the five landmarks (in
+/// [`FaceBox::landmarks`] order) land in it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AlignmentTemplate {
+    pub size: usize,
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// The insightface / ArcFace template for 112x112 crops: eyes, nose tip, mouth corners.
+pub const ARCFACE_ALIGNMENT: AlignmentTemplate = AlignmentTemplate {
+    size: ALIGNED_SIZE,
+    landmarks: [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+};
+
+/// An RGB face crop, `size` x `size`, aligned to the backend's [`FaceBackend::alignment`].
 pub struct AlignedFace {
+    pub size: usize,
     pub rgb: Vec<u8>,
 }
 
@@ -169,6 +190,12 @@ impl Default for DetectOptions {
 /// A face detector plus embedder. One thread owns a backend; the pipeline batches for it.
 pub trait FaceBackend: Send {
     fn info(&self) -> &BackendInfo;
+
+    /// The crop `embed` expects; the pipeline aligns every face to it. Most embedders take the
+    /// 112x112 ArcFace crop; FaceNet was trained on looser 160x160 MTCNN crops.
+    fn alignment(&self) -> AlignmentTemplate {
+        ARCFACE_ALIGNMENT
+    }
 
     /// Faces in `image`, in its pixel coordinates, best first.
     fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError>;

@@ -532,6 +532,7 @@ mod tests {
         let mut state = 7u32;
         let faces: Vec<AlignedFace> = (0..3)
             .map(|_| AlignedFace {
+                size: po_backend_api::ALIGNED_SIZE,
                 rgb: (0..po_backend_api::ALIGNED_SIZE.pow(2) * 3)
                     .map(|_| {
                         state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -566,6 +567,7 @@ mod tests {
         load_setup_runtime();
         let o = DeviceOptions::default();
         let gray = |v: u8| AlignedFace {
+            size: po_backend_api::ALIGNED_SIZE,
             rgb: vec![v; po_backend_api::ALIGNED_SIZE.pow(2) * 3],
         };
         let faces = [gray(100), gray(200), gray(60)];

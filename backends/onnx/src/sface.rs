@@ -112,6 +112,15 @@ impl Embedder {
 
     fn run(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
         let error = |e: &dyn std::fmt::Display| crate::inference_error(&self.model, e);
+        if let Some(f) = faces
+            .iter()
+            .find(|f| f.size != ALIGNED_SIZE || f.rgb.len() != ALIGNED_SIZE * ALIGNED_SIZE * 3)
+        {
+            return Err(error(&format!(
+                "face crop is {0}x{0}, this embedder takes {ALIGNED_SIZE}x{ALIGNED_SIZE}",
+                f.size
+            )));
+        }
         let (mean, std) = self.kind.normalisation();
         let input = to_nchw(faces, mean, std);
         let tensor = TensorRef::from_array_view(&input).map_err(|e| error(&e))?;
@@ -163,9 +172,13 @@ mod tests {
         rgb[p..p + 3].copy_from_slice(&[1, 2, 255]);
         let faces = [
             AlignedFace {
+                size: ALIGNED_SIZE,
                 rgb: vec![0; rgb.len()],
             },
-            AlignedFace { rgb },
+            AlignedFace {
+                size: ALIGNED_SIZE,
+                rgb,
+            },
         ];
         let (mean, std) = EmbedderKind::SFace.normalisation();
         let t = to_nchw(&faces, mean, std);

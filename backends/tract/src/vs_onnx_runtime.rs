@@ -94,6 +94,7 @@ fn crop(img: &image::RgbImage, bbox: [f32; 4]) -> AlignedFace {
     let sub = imageops::crop_imm(img, x, y, w, h).to_image();
     let s = po_backend_api::ALIGNED_SIZE as u32;
     AlignedFace {
+        size: s as usize,
         rgb: imageops::resize(&sub, s, s, FilterType::Triangle).into_raw(),
     }
 }
