@@ -254,13 +254,8 @@ pub fn canonical_key(path: &Path) -> String {
 
 /// `$XDG_CACHE_HOME/photo_organizer`, else `~/.cache/photo_organizer`.
 fn default_cache_dir() -> anyhow::Result<PathBuf> {
-    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("photo_organizer"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .context("cannot find a cache directory: set HOME, XDG_CACHE_HOME or --cache-dir")?;
-    Ok(PathBuf::from(home).join(".cache").join("photo_organizer"))
+    po_backend_api::default_cache_dir()
+        .context("cannot find a cache directory: set HOME, XDG_CACHE_HOME or --cache-dir")
 }
 
 /// Where libonnxruntime is looked for: ORT_DYLIB_PATH, then the cache, then the system.

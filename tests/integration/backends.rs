@@ -2,7 +2,7 @@
 //! ONNX embedder, exercised with a generated model of the same signature (no registry ships
 //! ArcFace weights; MODELS.md).
 
-use crate::util::{organize, summary, TestDir};
+use crate::util::{assert_obama_is_one_person, organize, summary, TestDir};
 
 #[test]
 fn every_backend_puts_the_obama_photos_in_one_person_and_biden_elsewhere() {
@@ -14,22 +14,7 @@ fn every_backend_puts_the_obama_photos_in_one_person_and_biden_elsewhere() {
             .add("b/biden.jpg", "face_recognition/biden.jpg");
         let s = summary(&organize(&t, &["--json", "--face-backend", backend]));
         assert_eq!(s["backend"]["backend"], backend, "{s}");
-        let folders = t.folders();
-        let obama: Vec<&String> = folders
-            .iter()
-            .filter(|(_, files)| files.iter().any(|f| f == "obama.jpg"))
-            .map(|(folder, _)| folder)
-            .collect();
-        assert_eq!(obama.len(), 1, "{backend}: {folders:?}");
-        let files = &folders[obama[0]];
-        assert!(
-            obama[0].starts_with("person_")
-                && ["obama2.jpg", "obama3.jpg"]
-                    .iter()
-                    .all(|f| files.contains(&f.to_string()))
-                && !files.contains(&"biden.jpg".to_string()),
-            "{backend}: {folders:?}"
-        );
+        assert_obama_is_one_person(&t);
     }
 }
 

@@ -6,21 +6,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn folder_of(t: &TestDir, name: &str) -> Vec<String> {
-    let found: Vec<String> = t
-        .folders()
-        .into_iter()
-        .filter(|(_, names)| names.iter().any(|n| n == name))
-        .map(|(f, _)| f)
-        .collect();
-    assert!(
-        !found.is_empty(),
-        "{name} was copied nowhere: {:?}",
-        t.folders()
-    );
-    found
-}
-
 #[test]
 fn facenet_puts_the_obama_photos_in_one_person_and_biden_elsewhere() {
     let t = TestDir::new();

@@ -11,22 +11,6 @@ const FRANCK: [&str; 11] = [
     "04117",
 ];
 
-/// The folder (under OUT) holding each given file name; panics if a name is in none.
-fn folder_of(t: &TestDir, name: &str) -> Vec<String> {
-    let found: Vec<String> = t
-        .folders()
-        .into_iter()
-        .filter(|(_, names)| names.iter().any(|n| n == name))
-        .map(|(f, _)| f)
-        .collect();
-    assert!(
-        !found.is_empty(),
-        "{name} was copied nowhere: {:?}",
-        t.folders()
-    );
-    found
-}
-
 fn manifest_photo<'a>(m: &'a Value, source: &str) -> &'a Value {
     m["photos"]
         .as_array()

@@ -37,24 +37,6 @@ fn without_runtime(t: &TestDir, args: &[&str]) -> std::process::Output {
         .expect("run photo_organizer")
 }
 
-/// The person folder of each Obama photo is one and the same, and Biden is not in it.
-fn assert_obama_is_one_person(t: &TestDir) {
-    let folders = t.folders();
-    let holding = |name: &str| -> Vec<String> {
-        folders
-            .iter()
-            .filter(|(_, names)| names.iter().any(|n| n == name))
-            .map(|(f, _)| f.clone())
-            .collect()
-    };
-    let obama = holding("obama.jpg");
-    assert_eq!(obama.len(), 1, "{folders:?}");
-    assert!(obama[0].starts_with("person_"), "{folders:?}");
-    assert_eq!(holding("obama2.jpg"), obama, "{folders:?}");
-    assert_eq!(holding("obama3.jpg"), obama, "{folders:?}");
-    assert!(!holding("biden.jpg").contains(&obama[0]), "{folders:?}");
-}
-
 #[test]
 fn forced_tract_puts_the_obama_photos_in_one_person() {
     let t = people_photos();

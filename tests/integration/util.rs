@@ -24,17 +24,7 @@ pub fn photo(rel: &str) -> PathBuf {
 }
 
 /// The cache `photo_organizer setup` filled, as the binary resolves it.
-fn shared_cache() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PHOTO_ORGANIZER_CACHE") {
-        return PathBuf::from(dir);
-    }
-    match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(xdg) => PathBuf::from(xdg).join("photo_organizer"),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/photo_organizer")
-        }
-    }
-}
+use po_backend_api::setup_cache_dir as shared_cache;
 
 pub struct TestDir {
     pub dir: tempfile::TempDir,
@@ -148,6 +138,36 @@ pub fn organize(t: &TestDir, args: &[&str]) -> Output {
         );
     }
     out
+}
+
+/// The folder (under OUT) holding each given file name; panics if a name is in none.
+pub fn folder_of(t: &TestDir, name: &str) -> Vec<String> {
+    let found: Vec<String> = t
+        .folders()
+        .into_iter()
+        .filter(|(_, names)| names.iter().any(|n| n == name))
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "{name} was copied nowhere: {:?}",
+        t.folders()
+    );
+    found
+}
+
+/// The person folder of each Obama photo is one and the same, and Biden is not in it.
+pub fn assert_obama_is_one_person(t: &TestDir) {
+    let folders = t.folders();
+    let obama = folder_of(t, "obama.jpg");
+    assert_eq!(obama.len(), 1, "{folders:?}");
+    assert!(obama[0].starts_with("person_"), "{folders:?}");
+    assert_eq!(folder_of(t, "obama2.jpg"), obama, "{folders:?}");
+    assert_eq!(folder_of(t, "obama3.jpg"), obama, "{folders:?}");
+    assert!(
+        !folder_of(t, "biden.jpg").contains(&obama[0]),
+        "{folders:?}"
+    );
 }
 
 /// The `--json` summary a run printed.

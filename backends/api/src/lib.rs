@@ -9,6 +9,30 @@ use serde::Serialize;
 
 pub mod nms;
 
+/// Where the runtime library and models are kept unless `--cache-dir` or
+/// `PHOTO_ORGANIZER_CACHE` says otherwise: `$XDG_CACHE_HOME/photo_organizer`, else
+/// `~/.cache/photo_organizer`; `None` without either variable.
+pub fn default_cache_dir() -> Option<std::path::PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(std::path::PathBuf::from(xdg).join("photo_organizer"));
+    }
+    let home = std::env::var_os("HOME").filter(|v| !v.is_empty())?;
+    Some(
+        std::path::PathBuf::from(home)
+            .join(".cache")
+            .join("photo_organizer"),
+    )
+}
+
+/// The cache `photo_organizer setup` filled, as the binary resolves it without `--cache-dir`
+/// (for tests that need the real runtime and models).
+pub fn setup_cache_dir() -> std::path::PathBuf {
+    std::env::var_os("PHOTO_ORGANIZER_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(default_cache_dir)
+        .expect("set HOME, XDG_CACHE_HOME or PHOTO_ORGANIZER_CACHE")
+}
+
 /// An 8-bit RGB image borrowed from the caller, row-major, 3 bytes a pixel.
 #[derive(Clone, Copy)]
 pub struct RgbView<'a> {

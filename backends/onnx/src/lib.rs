@@ -500,19 +500,7 @@ mod tests {
     }
 
     /// The cache `photo_organizer setup` filled (`scripts/test.sh` runs it before the tests).
-    fn setup_cache() -> PathBuf {
-        std::env::var_os("PHOTO_ORGANIZER_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|x| PathBuf::from(x).join("photo_organizer"))
-            })
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                    .join(".cache/photo_organizer")
-            })
-    }
+    use po_backend_api::setup_cache_dir as setup_cache;
 
     #[test]
     fn expanded_prelu_gives_the_same_sface_embeddings() {

@@ -11,18 +11,7 @@ use po_backend_onnx::{DetectorKind, OnnxBackend, OnnxConfig, RuntimeCandidate};
 
 use crate::{TractBackend, TractConfig};
 
-/// The cache `photo_organizer setup` filled, resolved as the binary does.
-fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("PHOTO_ORGANIZER_CACHE") {
-        return PathBuf::from(dir);
-    }
-    match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(xdg) => PathBuf::from(xdg).join("photo_organizer"),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/photo_organizer")
-        }
-    }
-}
+use po_backend_api::setup_cache_dir as cache_dir;
 
 fn required(p: PathBuf, fetch: &str) -> PathBuf {
     assert!(p.is_file(), "{} is missing: run {fetch}", p.display());
