@@ -78,10 +78,29 @@ pub fn estimate_similarity(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Option<S
     })
 }
 
+/// Pixel storage the warp can sample: the photo's bytes, or a box-shrunk f32 copy of a face.
+trait Sample: Copy {
+    fn value(self) -> f32;
+}
+
+impl Sample for u8 {
+    #[inline]
+    fn value(self) -> f32 {
+        f32::from(self)
+    }
+}
+
+impl Sample for f32 {
+    #[inline]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
 /// Bilinear sample at `(x, y)`; pixels outside the image count as black. `floor` is done by
 /// truncation (exact for `x > -1`, the only values that get here) so the hot loop calls no libm.
 #[inline]
-fn bilinear(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
+fn bilinear<T: Sample>(raw: &[T], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
     if !(x > -1.0 && y > -1.0 && x < w as f32 && y < h as f32) {
         return [0.0; 3];
     }
@@ -96,14 +115,14 @@ fn bilinear(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
     ];
     let mut acc = [0.0f32; 3];
     if x0 >= 0 && y0 >= 0 && (x0 as usize) + 1 < w && (y0 as usize) + 1 < h {
-        // Inside: the 2x2 neighbourhood is two runs of 6 bytes.
+        // Inside: the 2x2 neighbourhood is two runs of 6 values.
         let p = (y0 as usize * w + x0 as usize) * 3;
         let (top, bottom) = (&raw[p..p + 6], &raw[p + w * 3..p + w * 3 + 6]);
         for c in 0..3 {
-            acc[c] = weights[0] * f32::from(top[c])
-                + weights[1] * f32::from(top[3 + c])
-                + weights[2] * f32::from(bottom[c])
-                + weights[3] * f32::from(bottom[3 + c]);
+            acc[c] = weights[0] * top[c].value()
+                + weights[1] * top[3 + c].value()
+                + weights[2] * bottom[c].value()
+                + weights[3] * bottom[3 + c].value();
         }
         return acc;
     }
@@ -112,7 +131,7 @@ fn bilinear(raw: &[u8], w: usize, h: usize, x: f32, y: f32) -> [f32; 3] {
         if px >= 0 && py >= 0 && (px as usize) < w && (py as usize) < h {
             let p = (py as usize * w + px as usize) * 3;
             for c in 0..3 {
-                acc[c] += weights[k] * f32::from(raw[p + c]);
+                acc[c] += weights[k] * raw[p + c].value();
             }
         }
     }
@@ -125,6 +144,14 @@ pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<AlignedFa
 }
 
 /// Warps the face with `landmarks` (in `img` pixels) onto `template`.
+///
+/// A face `scale` times the crop's size, `scale >= 4`, is first box-averaged by
+/// `f = floor(scale / 2)` (`f x f` blocks of the part of the photo the crop covers), which
+/// leaves 2 to 4 source pixels an output pixel for the supersampled warp: fewer samples for
+/// large faces (a 7x face: 9 a pixel instead of 16), and no aliasing past 4x, where the grid
+/// stops growing. Against a dense 12x12 supersampling of the 300-photo benchmark's faces the
+/// embeddings agree to cosine >= 0.9988, as closely as the 4x4-capped warp did (a box of the
+/// whole `floor(scale)` was cheaper but blurred: 0.9937).
 pub fn align_face_to(
     img: &RgbImage,
     landmarks: &[[f32; 2]; 5],
@@ -132,12 +159,99 @@ pub fn align_face_to(
 ) -> Option<AlignedFace> {
     let to_template = estimate_similarity(landmarks, &template.landmarks)?;
     let to_image = to_template.inverse()?;
-    // Source pixels per output pixel: sample a k x k grid per output pixel when shrinking.
-    let k = to_image.scale().ceil().clamp(1.0, 4.0) as usize;
-    let offsets: Vec<f32> = (0..k).map(|i| (i as f32 + 0.5) / k as f32 - 0.5).collect();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let raw = img.as_raw();
     let s = template.size;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let factor = (to_image.scale() / 2.0).floor();
+    if factor < 2.0 || !factor.is_finite() {
+        return Some(warp(img.as_raw(), w, h, &to_image, s));
+    }
+    // The photo's pixels the crop can reach: its corners' bounding box, with a pixel to spare.
+    let corners = [
+        [0.0, 0.0],
+        [s as f32, 0.0],
+        [0.0, s as f32],
+        [s as f32, s as f32],
+    ]
+    .map(|p| to_image.apply(p));
+    let bound = |axis: usize, len: usize| {
+        let lo = corners
+            .iter()
+            .map(|c| c[axis])
+            .fold(f32::INFINITY, f32::min);
+        let hi = corners
+            .iter()
+            .map(|c| c[axis])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let lo = (lo - 2.0 * factor).max(0.0).min(len as f32) as usize;
+        let hi = (hi + 2.0 * factor + 1.0).max(0.0).min(len as f32) as usize;
+        (lo, hi)
+    };
+    let ((x0, x1), (y0, y1)) = (bound(0, w), bound(1, h));
+    if x1 <= x0 || y1 <= y0 {
+        // The crop lies wholly outside the photo: black, as the warp would give.
+        return Some(AlignedFace {
+            size: s,
+            rgb: vec![0; s * s * 3],
+        });
+    }
+    let f = factor as usize;
+    let (bw, bh) = ((x1 - x0).div_ceil(f), (y1 - y0).div_ceil(f));
+    let small = box_shrink(img.as_raw(), w, (x0, x1), (y0, y1), f);
+    // Block (i, j) is centred on photo pixel (x0 + i f + (f - 1) / 2, ...): compose that
+    // photo -> block map after the crop -> photo one.
+    let (inv_f, centre) = (1.0 / factor, (factor - 1.0) / 2.0);
+    let to_small = Similarity {
+        a: to_image.a * inv_f,
+        b: to_image.b * inv_f,
+        tx: (to_image.tx - x0 as f32 - centre) * inv_f,
+        ty: (to_image.ty - y0 as f32 - centre) * inv_f,
+    };
+    Some(warp(&small, bw, bh, &to_small, s))
+}
+
+/// Means of the `f x f` blocks of `raw` (RGB, `w` wide) over columns `x0..x1` and rows
+/// `y0..y1`; blocks cut by the region's far edges average the pixels they have.
+fn box_shrink(
+    raw: &[u8],
+    w: usize,
+    (x0, x1): (usize, usize),
+    (y0, y1): (usize, usize),
+    f: usize,
+) -> Vec<f32> {
+    let bw = (x1 - x0).div_ceil(f);
+    let mut out = vec![0.0f32; bw * (y1 - y0).div_ceil(f) * 3];
+    let mut counts = vec![0u32; bw];
+    for (block_row, ys) in out.chunks_exact_mut(bw * 3).zip((y0..y1).step_by(f)) {
+        let rows = ys..(ys + f).min(y1);
+        let n_rows = rows.len() as u32;
+        // Column sums of the block row in u32, then one division a block.
+        let mut sums = vec![0u32; bw * 3];
+        for y in rows {
+            let line = &raw[(y * w + x0) * 3..(y * w + x1) * 3];
+            for (sum, block) in sums.chunks_exact_mut(3).zip(line.chunks(f * 3)) {
+                for px in block.chunks_exact(3) {
+                    sum[0] += u32::from(px[0]);
+                    sum[1] += u32::from(px[1]);
+                    sum[2] += u32::from(px[2]);
+                }
+            }
+        }
+        for (i, c) in counts.iter_mut().enumerate() {
+            *c = ((x1 - x0 - i * f).min(f) as u32) * n_rows;
+        }
+        for (b, (o, s)) in block_row.iter_mut().zip(&sums).enumerate() {
+            *o = *s as f32 / counts[b / 3] as f32;
+        }
+    }
+    out
+}
+
+/// Samples the `s x s` crop whose pixel `(x, y)` sits at `to_src((x, y))` in `raw` (RGB,
+/// `w x h`): a `k x k` grid of bilinear samples an output pixel, `k` the source pixels per
+/// output pixel (at most 4).
+fn warp<T: Sample>(raw: &[T], w: usize, h: usize, to_src: &Similarity, s: usize) -> AlignedFace {
+    let k = to_src.scale().ceil().clamp(1.0, 4.0) as usize;
+    let offsets: Vec<f32> = (0..k).map(|i| (i as f32 + 0.5) / k as f32 - 0.5).collect();
     let n = (k * k) as f32;
     let mut rgb = vec![0u8; s * s * 3];
     for (y, row) in rgb.chunks_exact_mut(s * 3).enumerate() {
@@ -145,7 +259,7 @@ pub fn align_face_to(
             let mut acc = [0.0f32; 3];
             for oy in &offsets {
                 for ox in &offsets {
-                    let [ix, iy] = to_image.apply([x as f32 + ox, y as f32 + oy]);
+                    let [ix, iy] = to_src.apply([x as f32 + ox, y as f32 + oy]);
                     let v = bilinear(raw, w, h, ix, iy);
                     for c in 0..3 {
                         acc[c] += v[c];
@@ -158,7 +272,7 @@ pub fn align_face_to(
             }
         }
     }
-    Some(AlignedFace { size: s, rgb })
+    AlignedFace { size: s, rgb }
 }
 
 #[cfg(test)]
@@ -261,6 +375,75 @@ mod tests {
         for t in big.landmarks {
             let (x, y) = (t[0].round() as usize, t[1].round() as usize);
             assert!(face.rgb[(y * 160 + x) * 3] > 200, "point {t:?} not bright");
+        }
+    }
+
+    #[test]
+    fn box_shrink_averages_whole_and_cut_blocks() {
+        // 5 x 3 pixels of value x + 10 y (all channels), 2x2 blocks: the last column and
+        // the last row are cut blocks that average the pixels they have.
+        let raw: Vec<u8> = (0..3)
+            .flat_map(|y| (0..5).flat_map(move |x| [(x + 10 * y) as u8; 3]))
+            .collect();
+        let small = box_shrink(&raw, 5, (0, 5), (0, 3), 2);
+        let first_channel: Vec<f32> = small.chunks_exact(3).map(|p| p[0]).collect();
+        assert_eq!(first_channel, vec![5.5, 7.5, 9.0, 20.5, 22.5, 24.0]);
+        // An offset region reads from its own columns and rows.
+        let part = box_shrink(&raw, 5, (2, 4), (1, 3), 2);
+        assert_eq!(part, vec![17.5; 3]);
+    }
+
+    #[test]
+    fn large_faces_shrunk_first_match_dense_supersampling() {
+        // A smooth, textured photo and a face five times the template's size, turned a little:
+        // box-shrinking first must give nearly the crop a dense 5x5 supersampling gives, inside
+        // the photo and where the crop runs off its left edge (black there in both).
+        let img = RgbImage::from_fn(900, 800, |x, y| {
+            let (fx, fy) = (x as f32, y as f32);
+            let v = |p: f32| (127.5 + 120.0 * p.sin()) as u8;
+            image::Rgb([v(fx / 23.0), v(fy / 31.0), v((fx + fy) / 41.0)])
+        });
+        for (tx, max_mean, max_worst) in [(200.0, 0.1, 2), (-150.0, 0.1, 8)] {
+            let place = Similarity {
+                a: 5.0 * 0.2f32.cos(),
+                b: 5.0 * 0.2f32.sin(),
+                tx,
+                ty: 100.0,
+            };
+            let landmarks = ARCFACE_TEMPLATE.map(|p| place.apply(p));
+            let face = align_face(&img, &landmarks).unwrap();
+            let to_image = estimate_similarity(&landmarks, &ARCFACE_TEMPLATE)
+                .unwrap()
+                .inverse()
+                .unwrap();
+            let mut worst = 0i32;
+            let mut total = 0i64;
+            for y in 0..ALIGNED_SIZE {
+                for x in 0..ALIGNED_SIZE {
+                    let mut acc = [0.0f32; 3];
+                    for j in 0..5 {
+                        for i in 0..5 {
+                            let o = |t: usize| (t as f32 + 0.5) / 5.0 - 0.5;
+                            let [ix, iy] = to_image.apply([x as f32 + o(i), y as f32 + o(j)]);
+                            let v = bilinear(img.as_raw(), 900, 800, ix, iy);
+                            for c in 0..3 {
+                                acc[c] += v[c] / 25.0;
+                            }
+                        }
+                    }
+                    for (c, want) in acc.iter().enumerate() {
+                        let got = i32::from(face.rgb[(y * ALIGNED_SIZE + x) * 3 + c]);
+                        let d = (got - want.round() as i32).abs();
+                        worst = worst.max(d);
+                        total += i64::from(d);
+                    }
+                }
+            }
+            let mean = total as f64 / (ALIGNED_SIZE * ALIGNED_SIZE * 3) as f64;
+            assert!(
+                mean < max_mean && worst <= max_worst,
+                "tx {tx}: mean {mean}, worst {worst}"
+            );
         }
     }
 }
