@@ -16,7 +16,7 @@ use crate::{
 
 /// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
 /// results from older versions are not reused.
-pub const PREPROCESSING_VERSION: u32 = 4;
+pub const PREPROCESSING_VERSION: u32 = 5;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640.
 pub const DETECT_MAX_SIDE: u32 = 640;

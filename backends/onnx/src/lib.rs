@@ -335,6 +335,18 @@ impl OnnxBackend {
             DetectorKind::YoloV8 => yolov8::MODEL_ID,
         };
         let det_bytes = read_model(&config.detector_model, det_id)?;
+        // On the CPU, YuNet runs on a canvas fitted to the photo (yunet::Canvas::Tight), which
+        // needs its declared 640x640 shapes freed; GPU providers keep the fixed square (one
+        // TensorRT engine, one cuDNN tuning).
+        let free = |bytes: &[u8], id: &str| {
+            onnx_edit::free_shapes(bytes)
+                .map(|(b, _)| b)
+                .map_err(|e| model_error(id, e.to_string()))
+        };
+        let cpu_det_bytes = match config.detector_kind {
+            DetectorKind::YuNet => free(&det_bytes, det_id)?,
+            _ => det_bytes.clone(),
+        };
         let lmk_bytes = match config.detector_kind {
             DetectorKind::YoloV8 => Some(read_model(&config.landmark_model, yunet::MODEL_ID)?),
             _ => None,
@@ -353,12 +365,13 @@ impl OnnxBackend {
         let mut chosen = None;
         for provider in provider_plan(config.device) {
             let o = &config.device_options;
-            let emb = if provider == Provider::Cpu {
-                &cpu_emb_bytes
+            let cpu = provider == Provider::Cpu;
+            let (det, emb) = if cpu {
+                (&cpu_det_bytes, &cpu_emb_bytes)
             } else {
-                &emb_bytes
+                (&det_bytes, &emb_bytes)
             };
-            let all = session(&det_bytes, config.threads, false, provider, o).and_then(|det| {
+            let all = session(det, config.threads, false, provider, o).and_then(|det| {
                 let emb = session(emb, config.threads, true, provider, o)?;
                 let lmk = lmk_bytes
                     .as_ref()
@@ -390,7 +403,14 @@ impl OnnxBackend {
             });
         };
         let detector = match config.detector_kind {
-            DetectorKind::YuNet => Detector::YuNet(yunet::YuNet::new(det_session, config.detect)?),
+            DetectorKind::YuNet => {
+                let canvas = if provider == Provider::Cpu {
+                    yunet::Canvas::Tight
+                } else {
+                    yunet::Canvas::Square
+                };
+                Detector::YuNet(yunet::YuNet::new(det_session, config.detect, canvas)?)
+            }
             DetectorKind::Scrfd => Detector::Scrfd(scrfd::Scrfd::new(det_session, config.detect)?),
             DetectorKind::YoloV8 => {
                 let missing = || model_error(yunet::MODEL_ID, "no landmark session".into());
@@ -399,7 +419,12 @@ impl OnnxBackend {
                     score_threshold: 0.5,
                     ..config.detect
                 };
-                let landmarks = yunet::YuNet::new(lmk_session.ok_or_else(missing)?, second)?;
+                // Its crops are near-square: the declared 640x640 square serves them.
+                let landmarks = yunet::YuNet::new(
+                    lmk_session.ok_or_else(missing)?,
+                    second,
+                    yunet::Canvas::Square,
+                )?;
                 Detector::YoloV8(Box::new(yolov8::YoloV8::new(
                     det_session,
                     landmarks,
@@ -585,6 +610,32 @@ mod tests {
         let mut e = sface::Embedder::new(s, sface::EmbedderKind::SFace, "fixture").unwrap();
         let v = e.embed(&faces[..2]).unwrap();
         assert!(cos(&v[0], &v[1]) > 0.999);
+    }
+
+    #[test]
+    fn yunet_with_freed_shapes_takes_a_tight_canvas() {
+        load_setup_runtime();
+        let o = DeviceOptions::default();
+        let yunet = std::fs::read(setup_cache().join("models/face_detection_yunet_2023mar.onnx"))
+            .expect("run `photo_organizer setup` first");
+        let input = ndarray::Array4::<f32>::zeros((1, 3, 448, 640));
+        let run = |bytes: &[u8]| -> Result<usize, String> {
+            let mut s = session(bytes, 1, false, Provider::Cpu, &o).map_err(|e| e.to_string())?;
+            let t = ort::value::TensorRef::from_array_view(&input).map_err(|e| e.to_string())?;
+            let out = s
+                .run(ort::inputs!["input" => t])
+                .map_err(|e| e.to_string())?;
+            let (_, cls) = out["cls_8"]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| e.to_string())?;
+            Ok(cls.len())
+        };
+        // As shipped, the declared 640x640 input refuses 640x448.
+        assert!(run(&yunet).is_err());
+        let (freed, edited) = onnx_edit::free_shapes(&yunet).unwrap();
+        // 1 input, 12 outputs and the intermediate declarations.
+        assert!(edited > 13, "{edited}");
+        assert_eq!(run(&freed), Ok(80 * 56));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!   (SFace int8bq as shipped) declare stale weight names as graph inputs that no node reads, or
 //!   weights that initializers provide; ONNX Runtime then demands them as feeds (and cannot
 //!   constant-fold the initializers).
+//! - [`free_shapes`] drops declared shapes, so a size-agnostic graph (YuNet) takes any input
+//!   size.
 //! - [`expand_prelu`] rewrites PRelu as Relu, Sub, Mul, Add, which give the same values: ONNX
 //!   Runtime's CPU PRelu kernel broadcasts element by element and took 8.8 of SFace's 14.7 ms.
 //!
@@ -206,6 +208,57 @@ fn expand_prelu_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
 /// its PRelu is not (SFace: 14.7 -> 8.1 ms a face on 2 threads, embeddings bit-identical).
 pub fn expand_prelu(model: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
     edit_graph(model, expand_prelu_graph)
+}
+
+/// Copies `msg`, passing each length-delimited field numbered `number` through `edit`
+/// (`None` drops it).
+fn rewrite_fields(
+    msg: &[u8],
+    number: u64,
+    edit: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, EditError>,
+) -> Result<(Vec<u8>, usize), EditError> {
+    let mut out = Vec::with_capacity(msg.len());
+    let mut changed = 0;
+    for f in fields(msg)? {
+        match (f.number == number, f.payload) {
+            (true, Some(payload)) => {
+                changed += 1;
+                if let Some(new) = edit(payload)? {
+                    write_len_delimited(number, &new, &mut out);
+                }
+            }
+            _ => out.extend_from_slice(f.raw),
+        }
+    }
+    Ok((out, changed))
+}
+
+/// A ValueInfoProto without its tensor shape (ValueInfoProto.type = 2 -> TypeProto.tensor_type
+/// = 1 -> Tensor.shape = 2), element type and name kept.
+fn drop_shape(value_info: &[u8]) -> Result<Option<Vec<u8>>, EditError> {
+    let (out, _) = rewrite_fields(value_info, 2, |ty| {
+        let (ty, _) = rewrite_fields(ty, 1, |tensor| {
+            Ok(Some(rewrite_fields(tensor, 2, |_| Ok(None))?.0))
+        })?;
+        Ok(Some(ty))
+    })?;
+    Ok(Some(out))
+}
+
+fn free_shapes_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
+    // value_info (13): inferred intermediate shapes, dropped; inputs (11) and outputs (12)
+    // keep their names and element types.
+    let (graph, dropped) = rewrite_fields(graph, 13, |_| Ok(None))?;
+    let (graph, inputs) = rewrite_fields(&graph, 11, drop_shape)?;
+    let (graph, outputs) = rewrite_fields(&graph, 12, drop_shape)?;
+    Ok((graph, dropped + inputs + outputs))
+}
+
+/// Removes the shapes the model declares for its inputs, outputs and intermediate values, so
+/// that ONNX Runtime accepts any input size the graph's operators allow (it re-infers shapes
+/// per run). Says how many declarations were edited.
+pub fn free_shapes(model: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
+    edit_graph(model, free_shapes_graph)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use ort::{session::Session, value::TensorRef};
 use po_backend_api::{nms::nms, BackendError, DetectOptions, FaceBox, RgbView};
 
-use crate::yunet::{letterbox, unscale, Channels, INPUT_SIZE};
+use crate::yunet::{letterbox, unscale, Canvas, Channels, INPUT_SIZE};
 
 pub const MODEL_ID: &str = "scrfd-2.5g-kps";
 const STRIDES: [u32; 3] = [8, 16, 32];
@@ -44,7 +44,7 @@ impl Scrfd {
         if image.width == 0 || image.height == 0 {
             return Ok(Vec::new());
         }
-        let (tensor_data, scale) = letterbox(image, Channels::Rgb, 127.5, 128.0);
+        let (tensor_data, scale) = letterbox(image, Channels::Rgb, 127.5, 128.0, Canvas::Square);
         let tensor = TensorRef::from_array_view(&tensor_data).map_err(inference_error)?;
         let outputs = self
             .session

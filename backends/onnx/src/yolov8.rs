@@ -10,7 +10,7 @@
 use ort::{session::Session, value::TensorRef};
 use po_backend_api::{nms::nms, BackendError, DetectOptions, FaceBox, RgbView};
 
-use crate::yunet::{letterbox, unscale, Channels, YuNet};
+use crate::yunet::{letterbox, unscale, Canvas, Channels, YuNet};
 
 pub const MODEL_ID: &str = "yolov8-face";
 
@@ -68,7 +68,7 @@ impl YoloV8 {
         if image.width == 0 || image.height == 0 {
             return Ok(Vec::new());
         }
-        let (input, scale) = letterbox(image, Channels::Rgb, 0.0, 255.0);
+        let (input, scale) = letterbox(image, Channels::Rgb, 0.0, 255.0, Canvas::Square);
         let tensor = TensorRef::from_array_view(&input).map_err(inference_error)?;
         let boxes = {
             let outputs = self

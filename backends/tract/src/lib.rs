@@ -8,6 +8,7 @@
 //! to fp32 first ([`quant_fold`]): tract does not run opset-21 block quantisation.
 
 use std::{
+    collections::HashMap,
     panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
 };
@@ -17,9 +18,9 @@ use po_backend_api::{
     FaceBackend, FaceBox, RgbView, ALIGNED_SIZE,
 };
 use po_backend_onnx::{
-    onnx_edit::strip_weight_inputs,
+    onnx_edit::{free_shapes, strip_weight_inputs},
     sface,
-    yunet::{self, decode_stride, letterbox, unscale, Channels, StrideOutputs},
+    yunet::{self, decode_stride, letterbox, unscale, Canvas, Channels, StrideOutputs},
 };
 use tract_onnx::prelude::*;
 
@@ -46,11 +47,31 @@ type Plan = std::sync::Arc<TypedRunnableModel>;
 /// YuNet + SFace on tract.
 pub struct TractBackend {
     info: BackendInfo,
-    detector: Plan,
-    /// ONNX output names of the detector, in the plan's output order.
-    detector_outputs: Vec<String>,
+    detector: Detector,
     embedder: Plan,
     detect: DetectOptions,
+}
+
+/// YuNet with one plan per canvas size (tract optimises for a fixed input shape), built when a
+/// photo first needs it: the canvas is fitted to each photo as with ONNX Runtime on the CPU
+/// (`yunet::Canvas::Tight`), so that both give the same detections and share cached results.
+/// A library has a handful of sizes (640x448, 448x640, 640x480, ...).
+pub struct Detector {
+    proto: tract_onnx::pb::ModelProto,
+    /// ONNX output names, in the plans' output order.
+    outputs: Vec<String>,
+    plans: HashMap<(u32, u32), Plan>,
+}
+
+impl Detector {
+    fn plan(&mut self, (width, height): (u32, u32)) -> Result<&Plan, BackendError> {
+        if !self.plans.contains_key(&(width, height)) {
+            let shape = [1, 3, height as usize, width as usize];
+            let plan = plan(yunet::MODEL_ID, &self.proto, shape)?;
+            self.plans.insert((width, height), plan);
+        }
+        Ok(&self.plans[&(width, height)])
+    }
 }
 
 fn model_error(model: &str, reason: impl Into<String>) -> BackendError {
@@ -109,10 +130,12 @@ fn decode_proto(id: &str, bytes: &[u8]) -> Result<tract_onnx::pb::ModelProto, Ba
         .map_err(|e| model_error(id, format!("not a valid ONNX file: {e:#}")))
 }
 
-/// The YuNet plan and its output names.
-pub fn load_detector(path: &Path) -> Result<(Plan, Vec<String>), BackendError> {
+/// YuNet with its declared shapes freed and its 640x640 plan built (which checks the file).
+pub fn load_detector(path: &Path) -> Result<Detector, BackendError> {
     let id = yunet::MODEL_ID;
-    let proto = decode_proto(id, &read_model(path, id)?)?;
+    let (bytes, _) =
+        free_shapes(&read_model(path, id)?).map_err(|e| model_error(id, e.to_string()))?;
+    let proto = decode_proto(id, &bytes)?;
     let outputs: Vec<String> = proto
         .graph
         .as_ref()
@@ -129,8 +152,13 @@ pub fn load_detector(path: &Path) -> Result<(Plan, Vec<String>), BackendError> {
             }
         }
     }
-    let side = yunet::INPUT_SIZE as usize;
-    Ok((plan(id, &proto, [1, 3, side, side])?, outputs))
+    let mut detector = Detector {
+        proto,
+        outputs,
+        plans: HashMap::new(),
+    };
+    detector.plan((yunet::INPUT_SIZE, yunet::INPUT_SIZE))?;
+    Ok(detector)
 }
 
 /// The SFace plan, with stale graph inputs stripped and quantised weights folded to fp32.
@@ -152,7 +180,7 @@ pub fn load_embedder(path: &Path) -> Result<Plan, BackendError> {
 
 impl TractBackend {
     pub fn new(config: &TractConfig) -> Result<Self, BackendError> {
-        let (detector, detector_outputs) = load_detector(&config.detector_model)?;
+        let detector = load_detector(&config.detector_model)?;
         let embedder = load_embedder(&config.embedder_model)?;
         let info = BackendInfo {
             backend: BACKEND_NAME.into(),
@@ -169,7 +197,6 @@ impl TractBackend {
         Ok(Self {
             info,
             detector,
-            detector_outputs,
             embedder,
             detect: config.detect,
         })
@@ -217,16 +244,18 @@ impl FaceBackend for TractBackend {
         if image.width == 0 || image.height == 0 {
             return Ok(Vec::new());
         }
-        let (input, scale) = letterbox(image, Channels::Bgr, 0.0, 1.0);
+        let (input, scale) = letterbox(image, Channels::Bgr, 0.0, 1.0, Canvas::Tight);
+        let canvas = yunet::input_size(&input);
         let input: Tensor = input.into();
         let outputs = self
             .detector
+            .plan(canvas)?
             .run(tvec![input.into()])
             .map_err(|e| inference_error(id, format!("{e:#}")))?;
+        let names = &self.detector.outputs;
         let get = |head: &str, stride: u32| -> Result<&[f32], BackendError> {
             let name = format!("{head}_{stride}");
-            let i = self
-                .detector_outputs
+            let i = names
                 .iter()
                 .position(|o| *o == name)
                 .ok_or_else(|| model_error(id, format!("output `{name}` missing")))?;
@@ -246,7 +275,7 @@ impl FaceBackend for TractBackend {
                 bbox: get("bbox", stride)?,
                 kps: get("kps", stride)?,
             };
-            decode_stride(&rows, self.detect.score_threshold, &mut candidates)?;
+            decode_stride(&rows, canvas, self.detect.score_threshold, &mut candidates)?;
         }
         let mut faces = nms(candidates, self.detect.nms_iou);
         for f in &mut faces {
