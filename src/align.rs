@@ -165,7 +165,8 @@ pub fn align_face_to(
     if factor < 2.0 || !factor.is_finite() {
         return Some(warp(img.as_raw(), w, h, &to_image, s));
     }
-    // The photo's pixels the crop can reach: its corners' bounding box, with a pixel to spare.
+    // The photo's pixels the crop can reach: its corners' bounding box, with two blocks to
+    // spare so that the bilinear samples near the crop's edge read real blocks.
     let corners = [
         [0.0, 0.0],
         [s as f32, 0.0],
@@ -220,12 +221,14 @@ fn box_shrink(
 ) -> Vec<f32> {
     let bw = (x1 - x0).div_ceil(f);
     let mut out = vec![0.0f32; bw * (y1 - y0).div_ceil(f) * 3];
-    let mut counts = vec![0u32; bw];
+    // Columns in each block: f, or fewer in a block cut by the region's right edge.
+    let widths: Vec<u32> = (0..bw).map(|i| (x1 - x0 - i * f).min(f) as u32).collect();
+    let mut sums = vec![0u32; bw * 3];
     for (block_row, ys) in out.chunks_exact_mut(bw * 3).zip((y0..y1).step_by(f)) {
         let rows = ys..(ys + f).min(y1);
         let n_rows = rows.len() as u32;
         // Column sums of the block row in u32, then one division a block.
-        let mut sums = vec![0u32; bw * 3];
+        sums.fill(0);
         for y in rows {
             let line = &raw[(y * w + x0) * 3..(y * w + x1) * 3];
             for (sum, block) in sums.chunks_exact_mut(3).zip(line.chunks(f * 3)) {
@@ -236,11 +239,8 @@ fn box_shrink(
                 }
             }
         }
-        for (i, c) in counts.iter_mut().enumerate() {
-            *c = ((x1 - x0 - i * f).min(f) as u32) * n_rows;
-        }
         for (b, (o, s)) in block_row.iter_mut().zip(&sums).enumerate() {
-            *o = *s as f32 / counts[b / 3] as f32;
+            *o = *s as f32 / (widths[b / 3] * n_rows) as f32;
         }
     }
     out

@@ -3,6 +3,7 @@
 //! runs one model family per file: [`yunet`] (detector) and [`sface`] (embedder).
 
 use std::{
+    borrow::Cow,
     path::{Path, PathBuf},
     sync::OnceLock,
 };
@@ -338,14 +339,13 @@ impl OnnxBackend {
         // On the CPU, YuNet runs on a canvas fitted to the photo (yunet::Canvas::Tight), which
         // needs its declared 640x640 shapes freed; GPU providers keep the fixed square (one
         // TensorRT engine, one cuDNN tuning).
-        let free = |bytes: &[u8], id: &str| {
-            onnx_edit::free_shapes(bytes)
-                .map(|(b, _)| b)
-                .map_err(|e| model_error(id, e.to_string()))
-        };
-        let cpu_det_bytes = match config.detector_kind {
-            DetectorKind::YuNet => free(&det_bytes, det_id)?,
-            _ => det_bytes.clone(),
+        let cpu_det_bytes: Cow<'_, [u8]> = match config.detector_kind {
+            DetectorKind::YuNet => Cow::Owned(
+                onnx_edit::free_shapes(&det_bytes)
+                    .map_err(|e| model_error(det_id, e.to_string()))?
+                    .0,
+            ),
+            _ => Cow::Borrowed(&det_bytes),
         };
         let lmk_bytes = match config.detector_kind {
             DetectorKind::YoloV8 => Some(read_model(&config.landmark_model, yunet::MODEL_ID)?),
@@ -367,9 +367,9 @@ impl OnnxBackend {
             let o = &config.device_options;
             let cpu = provider == Provider::Cpu;
             let (det, emb) = if cpu {
-                (&cpu_det_bytes, &cpu_emb_bytes)
+                (&*cpu_det_bytes, &cpu_emb_bytes)
             } else {
-                (&det_bytes, &emb_bytes)
+                (&*det_bytes, &emb_bytes)
             };
             let all = session(det, config.threads, false, provider, o).and_then(|det| {
                 let emb = session(emb, config.threads, true, provider, o)?;

@@ -1,6 +1,7 @@
 //! YuNet 2023mar (opencv_zoo) face detector: letterboxes the image into its 640x640 BGR input
-//! (or, on the CPU, a canvas just large enough: see [`Canvas`]) and decodes its anchor-free outputs (one anchor per cell at strides 8, 16, 32) into
-//! [`FaceBox`]es with five landmarks, then applies NMS.
+//! (or, on the CPU, a canvas just large enough: see [`Canvas`]) and decodes its anchor-free
+//! outputs (one anchor per cell at strides 8, 16, 32) into [`FaceBox`]es with five landmarks,
+//! then applies NMS.
 
 use image::{imageops, ImageBuffer, Rgb};
 use ndarray::Array4;
