@@ -2,12 +2,7 @@
 //! real weights cannot ship (InsightFace ArcFace models are not on any registry). They are
 //! never a stand-in for the real pipeline: their outputs mean nothing.
 
-use crate::onnx_edit::{write_len_delimited, write_varint};
-
-fn varint_field(number: u64, value: u64, out: &mut Vec<u8>) {
-    write_varint(number << 3, out);
-    write_varint(value, out);
-}
+use crate::onnx_edit::{float_tensor, varint_field, write_len_delimited};
 
 fn message(build: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut out = Vec::new();
@@ -62,18 +57,6 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: &[Vec<u8>]) -> 
     })
 }
 
-fn float_tensor(name: &str, dims: &[u64], values: &[f32]) -> Vec<u8> {
-    message(|o| {
-        for d in dims {
-            varint_field(1, *d, o);
-        }
-        varint_field(2, 1, o); // FLOAT
-        write_len_delimited(8, name.as_bytes(), o);
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        write_len_delimited(9, &raw, o);
-    })
-}
-
 /// An ArcFace-signature embedder: `input.1 [N,3,112,112]` -> 8x8 average pooling -> a fixed
 /// pseudo-random projection with a PRelu -> `embedding [N, dim]`. `batch` fixes N (`Some(1)`,
 /// like many exports) or leaves it dynamic (`None`).
@@ -110,10 +93,10 @@ pub fn arcface_like_embedder(dim: usize, batch: Option<u64>, seed: u64) -> Vec<u
         write_len_delimited(2, b"arcface_like_fixture", g);
         write_len_delimited(
             5,
-            &float_tensor("projection", &[features as u64, dim as u64], &weights),
+            &float_tensor(b"projection", &[features as u64, dim as u64], &weights),
             g,
         );
-        write_len_delimited(5, &float_tensor("slope", &[dim as u64], &slope), g);
+        write_len_delimited(5, &float_tensor(b"slope", &[dim as u64], &slope), g);
         write_len_delimited(
             11,
             &value_info("input.1", &[batch, Some(3), Some(112), Some(112)]),

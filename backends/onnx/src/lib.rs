@@ -355,8 +355,8 @@ impl OnnxBackend {
         let emb_bytes = read_model(&config.embedder_model, emb_id)?;
         let (emb_bytes, _) = onnx_edit::strip_weight_inputs(&emb_bytes)
             .map_err(|e| model_error(emb_id, e.to_string()))?;
-        // On the CPU, PRelu runs faster as four vectorised nodes; GPU providers have a fused
-        // PRelu kernel, so they get the model as it is.
+        // On the CPU, PRelu runs faster as depthwise convolutions (onnx_edit::expand_prelu); GPU
+        // providers have a fused PRelu kernel, so they get the model as it is.
         let (cpu_emb_bytes, _) =
             onnx_edit::expand_prelu(&emb_bytes).map_err(|e| model_error(emb_id, e.to_string()))?;
 
