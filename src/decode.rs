@@ -258,31 +258,49 @@ fn triangle_taps(len: u32, new_len: u32) -> Vec<(usize, Vec<f32>)> {
 
 /// Triangle-filter resize with the same result as `image::imageops::resize(.., Triangle)`,
 /// about 4x faster: rows are processed as contiguous slices the compiler vectorises, with the
-/// same order of operations per output value, and no alpha channel.
+/// same order of operations per output value, and no alpha channel. The vertical pass keeps
+/// each run of `CHUNK` sums in registers over all its taps (2121x1414 -> 640x427: 4.8 ->
+/// 4.1 ms).
 fn resize_triangle(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    /// Floats of the vertical pass accumulated in registers across all taps before one store.
+    const CHUNK: usize = 32;
     let (w, h) = rgb.dimensions();
     let (w3, nw3) = (w as usize * 3, nw as usize * 3);
     let src = rgb.as_raw();
     let columns = triangle_taps(w, nw);
     let mut out = vec![0u8; nw3 * nh as usize];
     // One output row at a time: a vertical pass into a full-width f32 row, then the
-    // horizontal pass from it (the same operations as image's whole-image passes).
-    let mut line = vec![0.0f32; w3];
+    // horizontal pass from it (the same operations as image's whole-image passes). The row
+    // has one float to spare, so that each pixel is read as four lanes.
+    let mut line = vec![0.0f32; w3 + 1];
     for (row, (top, ws)) in out.chunks_exact_mut(nw3).zip(triangle_taps(h, nh)) {
-        line.fill(0.0);
-        for (i, wt) in ws.iter().enumerate() {
-            let input = &src[(top + i) * w3..(top + i + 1) * w3];
-            for (acc, v) in line.iter_mut().zip(input) {
-                *acc += f32::from(*v) * wt;
+        let rows: Vec<&[u8]> = (top..top + ws.len())
+            .map(|r| &src[r * w3..(r + 1) * w3])
+            .collect();
+        let whole = w3 - w3 % CHUNK;
+        for (c, acc_out) in line[..whole].chunks_exact_mut(CHUNK).enumerate() {
+            let mut acc = [0.0f32; CHUNK];
+            for (input, wt) in rows.iter().zip(&ws) {
+                let input = &input[c * CHUNK..(c + 1) * CHUNK];
+                for (a, v) in acc.iter_mut().zip(input) {
+                    *a += f32::from(*v) * wt;
+                }
+            }
+            acc_out.copy_from_slice(&acc);
+        }
+        for (x, a) in line[whole..w3].iter_mut().enumerate() {
+            *a = 0.0;
+            for (input, wt) in rows.iter().zip(&ws) {
+                *a += f32::from(input[whole + x]) * wt;
             }
         }
         for ((left, ws), px) in columns.iter().zip(row.chunks_exact_mut(3)) {
-            let taps = &line[left * 3..(left + ws.len()) * 3];
-            let mut t = [0.0f32; 3];
-            for (p, wt) in taps.chunks_exact(3).zip(ws) {
-                t[0] += p[0] * wt;
-                t[1] += p[1] * wt;
-                t[2] += p[2] * wt;
+            let mut t = [0.0f32; 4];
+            for (i, wt) in ws.iter().enumerate() {
+                let p = &line[(left + i) * 3..(left + i) * 3 + 4];
+                for (acc, v) in t.iter_mut().zip(p) {
+                    *acc += v * wt;
+                }
             }
             for (o, v) in px.iter_mut().zip(t) {
                 let v = v.clamp(0.0, 255.0);
