@@ -953,7 +953,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
     let mut copied_to: HashMap<usize, Vec<PathBuf>> = HashMap::new();
     for (k, op) in the_plan.ops.iter().enumerate() {
         let item = placed_items[op.photo];
-        match exec.outcomes.get(k) {
+        match exec.outcomes.get(k).and_then(Option::as_ref) {
             Some(OpOutcome::Failed(cause)) => errors.push(PhotoError {
                 path: items[item].photo.path.clone(),
                 stage: Stage::Copy,

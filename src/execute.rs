@@ -8,13 +8,22 @@
 use std::{
     fs::{self, File},
     io::{self, Read},
+    ops::Range,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        mpsc,
+    },
 };
 
 use serde::Serialize;
 
-use crate::{config::Transfer, plan::Plan, progress::ProgressSink, setup::file_digest};
+use crate::{
+    config::Transfer,
+    plan::{CopyOp, Plan},
+    progress::ProgressSink,
+    setup::file_digest,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,10 +40,15 @@ pub struct ExecReport {
     pub failed: usize,
     /// Sources removed by `--move`.
     pub moved: usize,
-    /// One outcome per plan op, in plan order.
+    /// One entry per plan op, in plan order: its outcome, or `None` if a stop came first.
     #[serde(skip)]
-    pub outcomes: Vec<OpOutcome>,
+    pub outcomes: Vec<Option<OpOutcome>>,
 }
+
+/// Photos placed at once. Each copy is synced to disk before it is linked into place, so a
+/// copy mostly waits on the disk: several in flight keep it busy (349 copies: 0.25 s one at a
+/// time).
+const PHOTOS_AT_ONCE: usize = 4;
 
 /// Carries out `plan`; stops between photos once `stop` is set (the ops not done get no
 /// outcome).
@@ -45,50 +59,89 @@ pub fn execute(
     progress: &dyn ProgressSink,
     stop: &AtomicBool,
 ) -> ExecReport {
-    let mut report = ExecReport::default();
+    let mut report = ExecReport {
+        outcomes: vec![None; plan.ops.len()],
+        ..ExecReport::default()
+    };
     progress.start("copy", Some(plan.ops.len() as u64));
     // Ops of one photo are consecutive in a plan; a moved source goes only after all of them.
-    let mut start = 0;
-    while start < plan.ops.len() && !stop.load(Ordering::Relaxed) {
-        let photo = plan.ops[start].photo;
-        let end = plan.ops[start..]
-            .iter()
-            .position(|op| op.photo != photo)
-            .map_or(plan.ops.len(), |n| start + n);
-        let group = &plan.ops[start..end];
-        for op in group {
+    let mut photos: Vec<Range<usize>> = Vec::new();
+    for (k, op) in plan.ops.iter().enumerate() {
+        match photos.last_mut() {
+            Some(last) if plan.ops[last.start].photo == op.photo => last.end = k + 1,
+            _ => photos.push(k..k + 1),
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..PHOTOS_AT_ONCE.min(photos.len()) {
+            let (done_tx, next, photos) = (done_tx.clone(), &next, &photos);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(range) = photos.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
+                    let placed = place_photo(&plan.ops[range.clone()], out_root, transfer);
+                    if done_tx.send((range.clone(), placed)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        for (range, (outcomes, removed)) in done_rx {
+            for outcome in &outcomes {
+                match outcome {
+                    OpOutcome::Copied => report.copied += 1,
+                    OpOutcome::AlreadyPresent => report.already_present += 1,
+                    OpOutcome::Failed(_) => report.failed += 1,
+                }
+            }
+            progress.advance(range.len() as u64);
+            for (slot, outcome) in report.outcomes[range.clone()].iter_mut().zip(outcomes) {
+                *slot = Some(outcome);
+            }
+            match removed {
+                Some(Ok(())) => report.moved += 1,
+                Some(Err(e)) => {
+                    report.failed += 1;
+                    let src = plan.ops[range.start].src.display();
+                    progress.message(&format!("kept {src}: {e}"));
+                }
+                None => {}
+            }
+        }
+    });
+    progress.finish();
+    report
+}
+
+/// Places the ops of one photo; with `--move`, then removes the source if every copy is in
+/// place (`Some` says how that went).
+fn place_photo(
+    group: &[CopyOp],
+    out_root: &Path,
+    transfer: Transfer,
+) -> (Vec<OpOutcome>, Option<io::Result<()>>) {
+    let outcomes: Vec<OpOutcome> = group
+        .iter()
+        .map(|op| {
             let dst = out_root.join(&op.dst);
-            let outcome = match transfer {
+            match transfer {
                 Transfer::Copy | Transfer::Move => place(&op.src, &dst),
                 Transfer::Hardlink => link(&op.src, &dst, |s, d| fs::hard_link(s, d)),
                 Transfer::Symlink => link(&op.src, &dst, symlink),
             }
-            .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())));
-            match &outcome {
-                OpOutcome::Copied => report.copied += 1,
-                OpOutcome::AlreadyPresent => report.already_present += 1,
-                OpOutcome::Failed(_) => report.failed += 1,
-            }
-            report.outcomes.push(outcome);
-            progress.advance(1);
-        }
-        if transfer == Transfer::Move {
-            let placed = &report.outcomes[start..end];
-            if placed.iter().all(|o| !matches!(o, OpOutcome::Failed(_))) {
-                let dsts: Vec<PathBuf> = group.iter().map(|op| out_root.join(&op.dst)).collect();
-                match remove_verified(&group[0].src, &dsts) {
-                    Ok(()) => report.moved += 1,
-                    Err(e) => {
-                        report.failed += 1;
-                        progress.message(&format!("kept {}: {e}", group[0].src.display()));
-                    }
-                }
-            }
-        }
-        start = end;
-    }
-    progress.finish();
-    report
+            .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())))
+        })
+        .collect();
+    let all_placed = outcomes.iter().all(|o| !matches!(o, OpOutcome::Failed(_)));
+    let removed = (transfer == Transfer::Move && all_placed).then(|| {
+        let dsts: Vec<PathBuf> = group.iter().map(|op| out_root.join(&op.dst)).collect();
+        remove_verified(&group[0].src, &dsts)
+    });
+    (outcomes, removed)
 }
 
 #[cfg(unix)]
@@ -280,7 +333,7 @@ mod tests {
         );
         assert_eq!(third.failed, 1);
         assert!(
-            matches!(&third.outcomes[0], OpOutcome::Failed(m) if m.contains("not overwritten"))
+            matches!(&third.outcomes[0], Some(OpOutcome::Failed(m)) if m.contains("not overwritten"))
         );
         assert_eq!(
             fs::read(out.join("person_001/a.jpg")).unwrap(),
@@ -334,7 +387,7 @@ mod tests {
             &Silent,
             &AtomicBool::new(true),
         );
-        assert!(r.outcomes.is_empty());
+        assert!(r.outcomes.iter().all(Option::is_none));
         assert!(!dir.path().join("out").exists());
     }
 
