@@ -497,14 +497,16 @@ enum Outcome {
     Analysed(Result<StoredAnalysis, String>),
 }
 
-/// Decodes `todo` on a rayon pool and runs one inference worker per backend as photos arrive;
-/// this thread commits results to the cache every [`CACHE_BATCH`] photos or [`CACHE_INTERVAL`],
-/// before the photos are reported done.
+/// Decodes `todo` on a rayon pool and runs one inference worker per backend as photos arrive,
+/// plus `more` workers that first build a backend of their own (`threads_each` threads), while
+/// the others already work; this thread commits results to the cache every [`CACHE_BATCH`]
+/// photos or [`CACHE_INTERVAL`], before the photos are reported done.
 #[allow(clippy::too_many_arguments)]
 fn analyse_all(
     todo: &[(usize, String)],
     items: &[Item],
     backends: &mut [Box<dyn FaceBackend>],
+    (more, threads_each): (usize, usize),
     cache: &mut Cache,
     model_key: &str,
     c: &OrganizeConfig,
@@ -539,31 +541,40 @@ fn analyse_all(
                 })
             })
         });
-        for backend in backends.iter_mut() {
-            let (decoded, done_tx) = (&decoded, done_tx.clone());
-            s.spawn(move || loop {
-                let next = match decoded
+        let work_with = |backend: &mut dyn FaceBackend, done_tx: mpsc::Sender<_>| loop {
+            let next = match decoded
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+            {
+                Some(rx) => rx.recv(),
+                None => break,
+            };
+            let Ok((i, prepared)) = next else { break };
+            let outcome = match prepared {
+                Err(e) => Outcome::Undecodable(e.to_string()),
+                Ok(p) => Outcome::Analysed(analyse(backend, &p).map_err(|e| e.to_string())),
+            };
+            if done_tx.send((i, outcome)).is_err() {
+                decoded
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .as_ref()
-                {
-                    Some(rx) => rx.recv(),
-                    None => break,
-                };
-                let Ok((i, prepared)) = next else { break };
-                let outcome = match prepared {
-                    Err(e) => Outcome::Undecodable(e.to_string()),
-                    Ok(p) => {
-                        Outcome::Analysed(analyse(backend.as_mut(), &p).map_err(|e| e.to_string()))
-                    }
-                };
-                if done_tx.send((i, outcome)).is_err() {
-                    decoded
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .take();
-                    break;
-                }
+                    .take();
+                break;
+            }
+        };
+        for backend in backends.iter_mut() {
+            let done_tx = done_tx.clone();
+            s.spawn(move || work_with(backend.as_mut(), done_tx));
+        }
+        for _ in 0..more {
+            let done_tx = done_tx.clone();
+            s.spawn(move || match build_backend(c, threads_each) {
+                Ok(mut backend) => work_with(backend.as_mut(), done_tx),
+                // The first backend, built the same way, works: the run goes on without this one.
+                Err(e) => progress.message(&format!(
+                    "warning: one more inference worker could not start, so fewer run: {e:#}"
+                )),
             });
         }
         drop(done_tx);
@@ -749,6 +760,8 @@ fn analyse_library(
     let mut work = Work::default();
     let mut backends: Vec<Box<dyn FaceBackend>> = Vec::new();
     let (workers, threads_each) = inference_plan(c.threads);
+    // Built by analyse_all's workers themselves, while the first one already works.
+    let mut extra_workers = 0;
     // A requested accelerator is checked even when the cache makes it unnecessary: a request
     // that cannot be met is an error, never silently ignored.
     if !todo.is_empty() || c.device != po_backend_api::DeviceRequest::Cpu {
@@ -760,15 +773,14 @@ fn analyse_library(
             0
         };
         backends.push(b);
-        for _ in 0..more {
-            backends.push(build_backend(c, threads_each).context("cannot start the face backend")?);
-        }
+        extra_workers = more;
     }
     if !todo.is_empty() && !backends.is_empty() {
         let results = analyse_all(
             &todo,
             &items,
             &mut backends,
+            (extra_workers, threads_each),
             cache,
             model_key,
             c,
