@@ -256,12 +256,33 @@ fn triangle_taps(len: u32, new_len: u32) -> Vec<(usize, Vec<f32>)> {
         .collect()
 }
 
+/// Triangle-filter resize with the same result as `image::imageops::resize(.., Triangle)`, on
+/// a build of [`resize_triangle_body`] for AVX2 where the CPU has it: the same operations on 8
+/// lanes instead of SSE2's 4, byte-identical, 2121x1414 -> 640x427 in 2.7 ms instead of 4.1.
+fn resize_triangle(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: resize_triangle_avx2 needs AVX2, which the CPU was just found to have; its
+        // body is the same safe code as the portable build.
+        #[allow(unsafe_code)]
+        return unsafe { resize_triangle_avx2(rgb, nw, nh) };
+    }
+    resize_triangle_body(rgb, nw, nh)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn resize_triangle_avx2(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+    resize_triangle_body(rgb, nw, nh)
+}
+
 /// Triangle-filter resize with the same result as `image::imageops::resize(.., Triangle)`,
 /// about 4x faster: rows are processed as contiguous slices the compiler vectorises, with the
 /// same order of operations per output value, and no alpha channel. The vertical pass keeps
 /// each run of `CHUNK` sums in registers over all its taps (2121x1414 -> 640x427: 4.8 ->
-/// 4.1 ms).
-fn resize_triangle(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
+/// 4.1 ms with SSE2).
+#[inline(always)]
+fn resize_triangle_body(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     /// Floats of the vertical pass accumulated in registers across all taps before one store.
     const CHUNK: usize = 32;
     let (w, h) = rgb.dimensions();
@@ -419,9 +440,14 @@ mod tests {
         ] {
             let img = noisy(w, h);
             let reference = imageops::resize(&img, nw, nh, imageops::FilterType::Triangle);
+            // The build for this CPU (AVX2 where it has it) and the portable one.
             assert!(
                 resize_triangle(&img, nw, nh) == reference,
                 "{w}x{h} -> {nw}x{nh} differs from image::imageops::resize"
+            );
+            assert!(
+                resize_triangle_body(&img, nw, nh) == reference,
+                "{w}x{h} -> {nw}x{nh}: the portable build differs from image::imageops::resize"
             );
         }
         let (small, scale) = shrink_to_fit(&noisy(1000, 700), 640);
