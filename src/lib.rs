@@ -28,3 +28,4 @@ pub mod report;
 pub mod rng;
 pub mod scan;
 pub mod setup;
+pub mod simd;
