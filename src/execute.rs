@@ -360,6 +360,35 @@ mod tests {
     }
 
     #[test]
+    fn many_photos_at_once_keep_plan_order_and_move_each_source_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ops = Vec::new();
+        for photo in 0..23 {
+            let src = dir.path().join(format!("p{photo}.jpg"));
+            fs::write(&src, format!("pixels of {photo}")).unwrap();
+            // Photos with one, two or three destinations, as people give them.
+            for person in 0..1 + photo % 3 {
+                ops.push(CopyOp {
+                    src: src.clone(),
+                    dst: format!("person_{person}/p{photo}.jpg").into(),
+                    photo,
+                });
+            }
+        }
+        let plan = Plan { ops };
+        let out = dir.path().join("out");
+        let never = AtomicBool::new(false);
+        let r = execute(&plan, &out, Transfer::Move, &Silent, &never);
+        assert_eq!((r.copied, r.failed, r.moved), (plan.ops.len(), 0, 23));
+        assert_eq!(r.outcomes, vec![Some(OpOutcome::Copied); plan.ops.len()]);
+        for op in &plan.ops {
+            let want = format!("pixels of {}", op.photo);
+            assert_eq!(fs::read_to_string(out.join(&op.dst)).unwrap(), want);
+            assert!(!op.src.exists(), "moved: {}", op.src.display());
+        }
+    }
+
+    #[test]
     fn stale_partials_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("p")).unwrap();
