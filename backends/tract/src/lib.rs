@@ -18,7 +18,7 @@ use po_backend_api::{
     FaceBackend, FaceBox, RgbView, ALIGNED_SIZE,
 };
 use po_backend_onnx::{
-    onnx_edit::{free_shapes, strip_weight_inputs},
+    onnx_edit::{expand_prelu, free_shapes, strip_weight_inputs},
     sface,
     yunet::{self, decode_stride, letterbox, unscale, Canvas, Channels, StrideOutputs},
 };
@@ -161,11 +161,14 @@ pub fn load_detector(path: &Path) -> Result<Detector, BackendError> {
     Ok(detector)
 }
 
-/// The SFace plan, with stale graph inputs stripped and quantised weights folded to fp32.
+/// The SFace plan, with stale graph inputs stripped, PRelu rewritten as depthwise convolutions
+/// (`onnx_edit::expand_prelu`: tract too runs those faster, 15.1-16.5 -> 21.0-27.0 photos/s end
+/// to end, embeddings at cosine 1.00000 to ONNX Runtime's) and quantised weights folded to fp32.
 pub fn load_embedder(path: &Path) -> Result<Plan, BackendError> {
     let id = sface::MODEL_ID;
     let (bytes, _) =
         strip_weight_inputs(&read_model(path, id)?).map_err(|e| model_error(id, e.to_string()))?;
+    let (bytes, _) = expand_prelu(&bytes).map_err(|e| model_error(id, e.to_string()))?;
     let mut proto = decode_proto(id, &bytes)?;
     quant_fold::fold_dequantize_linear(&mut proto).map_err(|e| model_error(id, e.to_string()))?;
     let inputs = proto.graph.as_ref().map_or(0, |g| g.input.len());
