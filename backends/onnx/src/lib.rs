@@ -535,6 +535,14 @@ mod tests {
         let (plain, _) = onnx_edit::strip_weight_inputs(&std::fs::read(&model).unwrap()).unwrap();
         let (expanded, n) = onnx_edit::expand_prelu(&plain).unwrap();
         assert_eq!(n, 27, "SFace has 27 PRelu nodes");
+        // Each in the depthwise-convolution form: its `1 - slope` weights named as an
+        // initializer and as the second convolution's input.
+        let pattern = b"/po_prelu_one_minus_slope";
+        let named = expanded
+            .windows(pattern.len())
+            .filter(|w| w == pattern)
+            .count();
+        assert_eq!(named, 2 * 27, "every SFace slope is per channel");
         let o = DeviceOptions::default();
         let embedder = |bytes: &[u8]| {
             let s = session(bytes, 1, true, Provider::Cpu, &o).unwrap();

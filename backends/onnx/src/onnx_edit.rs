@@ -310,16 +310,31 @@ fn prelu_replacement(
 
 fn expand_prelu_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
     let fs = fields(graph)?;
+    // The slopes' values, read from their initializers (only theirs: the other weights may be
+    // hundreds of MB).
+    let mut slope_names: HashSet<&[u8]> = HashSet::new();
+    for n in fs
+        .iter()
+        .filter(|f| f.number == 1)
+        .filter_map(|f| f.payload)
+    {
+        if string_fields(n, 4)? == [b"PRelu"] {
+            slope_names.extend(string_fields(n, 1)?.get(1));
+        }
+    }
     let mut slopes = HashMap::new();
     for tensor in fs
         .iter()
         .filter(|f| f.number == 5)
         .filter_map(|f| f.payload)
     {
-        if let (Some(name), Some(values)) =
-            (string_fields(tensor, 8)?.first(), float_values(tensor)?)
-        {
-            slopes.insert(*name, values);
+        match string_fields(tensor, 8)?.first() {
+            Some(name) if slope_names.contains(name) => {
+                if let Some(values) = float_values(tensor)? {
+                    slopes.insert(*name, values);
+                }
+            }
+            _ => {}
         }
     }
     let mut out = Vec::with_capacity(graph.len());
