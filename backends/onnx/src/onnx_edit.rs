@@ -3,7 +3,7 @@
 //!   (SFace int8bq as shipped) declare stale weight names as graph inputs that no node reads, or
 //!   weights that initializers provide; ONNX Runtime then demands them as feeds (and cannot
 //!   constant-fold the initializers).
-//! - [`free_shapes`] drops declared shapes, so a size-agnostic graph (YuNet) takes any input
+//! - [`free_shapes`] frees declared sizes, so a size-agnostic graph (YuNet) takes any input
 //!   size.
 //! - [`expand_prelu`] rewrites PRelu as operators ONNX Runtime's CPU provider runs faster, with
 //!   the same values: its PRelu kernel broadcasts element by element (8.8 of SFace's 14.7 ms),
@@ -392,30 +392,55 @@ fn rewrite_fields(
     Ok((out, changed))
 }
 
-/// A ValueInfoProto without its tensor shape (ValueInfoProto.type = 2 -> TypeProto.tensor_type
-/// = 1 -> Tensor.shape = 2), element type and name kept.
-fn drop_shape(value_info: &[u8]) -> Result<Option<Vec<u8>>, EditError> {
+/// A ValueInfoProto with its tensor shape (ValueInfoProto.type = 2 -> TypeProto.tensor_type
+/// = 1 -> Tensor.shape = 2) passed through `edit` (`None` drops it); element type and name
+/// kept.
+fn edit_shape(
+    value_info: &[u8],
+    edit: impl Fn(&[u8]) -> Result<Option<Vec<u8>>, EditError>,
+) -> Result<Option<Vec<u8>>, EditError> {
     let (out, _) = rewrite_fields(value_info, 2, |ty| {
         let (ty, _) = rewrite_fields(ty, 1, |tensor| {
-            Ok(Some(rewrite_fields(tensor, 2, |_| Ok(None))?.0))
+            Ok(Some(rewrite_fields(tensor, 2, &edit)?.0))
         })?;
         Ok(Some(ty))
     })?;
     Ok(Some(out))
 }
 
+/// A TensorShapeProto whose dims after the first two (batch and channels of an NCHW image) are
+/// named instead of fixed (TensorShapeProto.dim = 1 -> Dimension.dim_param = 2).
+fn name_spatial_dims(shape: &[u8]) -> Result<Option<Vec<u8>>, EditError> {
+    let mut out = Vec::with_capacity(shape.len());
+    let mut axis = 0;
+    for f in fields(shape)? {
+        if f.number == 1 && axis >= 2 {
+            let mut dim = Vec::new();
+            write_len_delimited(2, format!("po_axis_{axis}").as_bytes(), &mut dim);
+            write_len_delimited(1, &dim, &mut out);
+        } else {
+            out.extend_from_slice(f.raw);
+        }
+        axis += usize::from(f.number == 1);
+    }
+    Ok(Some(out))
+}
+
 fn free_shapes_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
-    // value_info (13): inferred intermediate shapes, dropped; inputs (11) and outputs (12)
-    // keep their names and element types.
+    // value_info (13): inferred intermediate shapes, dropped; outputs (12) lose their shapes;
+    // inputs (11) keep their rank, batch and channels, which ONNX Runtime's shape inference
+    // needs to keep every layer (MaxPool included) in its blocked NCHWc layout.
     let (graph, dropped) = rewrite_fields(graph, 13, |_| Ok(None))?;
-    let (graph, inputs) = rewrite_fields(&graph, 11, drop_shape)?;
-    let (graph, outputs) = rewrite_fields(&graph, 12, drop_shape)?;
+    let (graph, inputs) = rewrite_fields(&graph, 11, |v| edit_shape(v, name_spatial_dims))?;
+    let (graph, outputs) = rewrite_fields(&graph, 12, |v| edit_shape(v, |_| Ok(None)))?;
     Ok((graph, dropped + inputs + outputs))
 }
 
-/// Removes the shapes the model declares for its inputs, outputs and intermediate values, so
-/// that ONNX Runtime accepts any input size the graph's operators allow (it re-infers shapes
-/// per run). Says how many declarations were edited.
+/// Frees the sizes the model declares: its inputs' dims after batch and channels become named
+/// (any size), its outputs' and intermediate values' shapes are dropped, so that ONNX Runtime
+/// accepts any input size the graph's operators allow (it re-infers shapes per run). Says how
+/// many declarations were edited. Keeping the inputs' rank and channels lets ONNX Runtime
+/// infer every layer's channels: YuNet 640x448 4.9 -> 4.0 ms on one thread, same outputs.
 pub fn free_shapes(model: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
     edit_graph(model, free_shapes_graph)
 }
@@ -603,6 +628,62 @@ mod tests {
             .map(|f| string_fields(f.payload.unwrap(), 1).unwrap()[0].to_vec())
             .collect();
         assert_eq!(inputs, vec![b"data".to_vec()]);
+    }
+
+    /// A TensorShapeProto of fixed sizes and then named dims.
+    fn shape(fixed: &[u64], named: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for d in fixed {
+            let mut dim = Vec::new();
+            varint_field(1, *d, &mut dim);
+            write_len_delimited(1, &dim, &mut out);
+        }
+        for n in named {
+            write_len_delimited(1, &ld(2, n.as_bytes()), &mut out);
+        }
+        out
+    }
+
+    /// A float ValueInfoProto with fixed dims.
+    fn typed_value_info(name: &str, dims: &[u64]) -> Vec<u8> {
+        let mut tensor = Vec::new();
+        varint_field(1, 1, &mut tensor);
+        write_len_delimited(2, &shape(dims, &[]), &mut tensor);
+        [ld(1, name.as_bytes()), ld(2, &ld(1, &tensor))].concat()
+    }
+
+    #[test]
+    fn freed_shapes_keep_the_inputs_rank_batch_and_channels_only() {
+        let graph = [
+            ld(11, &typed_value_info("input", &[1, 3, 640, 640])),
+            ld(12, &typed_value_info("cls_8", &[1, 6400, 1])),
+            ld(13, &typed_value_info("hidden", &[1, 16, 320, 320])),
+        ]
+        .concat();
+        let (edited, n) = free_shapes(&ld(7, &graph)).unwrap();
+        assert_eq!(n, 3);
+        let graph = fields(&edited).unwrap()[0].payload.unwrap().to_vec();
+        let declared: Vec<(u64, Option<Vec<u8>>)> = fields(&graph)
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let ty = string_fields(f.payload.unwrap(), 2).unwrap()[0];
+                let tensor = string_fields(ty, 1).unwrap()[0];
+                let shape = string_fields(tensor, 2)
+                    .unwrap()
+                    .first()
+                    .map(|s| s.to_vec());
+                (f.number, shape)
+            })
+            .collect();
+        // The intermediate value is gone; the output has no shape; the input is [1, 3, h, w].
+        assert_eq!(
+            declared,
+            vec![
+                (11, Some(shape(&[1, 3], &["po_axis_2", "po_axis_3"]))),
+                (12, None),
+            ]
+        );
     }
 
     #[test]
