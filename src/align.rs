@@ -237,8 +237,6 @@ fn box_shrink(
 ) -> Vec<f32> {
     let bw = (x1 - x0).div_ceil(f);
     let mut out = vec![0.0f32; bw * (y1 - y0).div_ceil(f) * 3];
-    // Columns in each block: f, or fewer in a block cut by the region's right edge.
-    let widths: Vec<u32> = (0..bw).map(|i| (x1 - x0 - i * f).min(f) as u32).collect();
     // Per block row: the column sums of its rows (contiguous, so vectorised), then each
     // block's sum of its columns and one division.
     let mut columns = vec![0u32; (x1 - x0) * 3];
@@ -252,19 +250,17 @@ fn box_shrink(
                 *sum += u32::from(*v);
             }
         }
-        for (b, (o, block)) in block_row
-            .chunks_exact_mut(3)
-            .zip(columns.chunks(f * 3))
-            .enumerate()
-        {
+        // A block cut by the region's right edge has fewer than f columns.
+        for (o, block) in block_row.chunks_exact_mut(3).zip(columns.chunks(f * 3)) {
             let mut sum = [0u32; 3];
             for px in block.chunks_exact(3) {
                 sum[0] += px[0];
                 sum[1] += px[1];
                 sum[2] += px[2];
             }
+            let pixels = (block.len() / 3) as u32 * n_rows;
             for (o, s) in o.iter_mut().zip(sum) {
-                *o = s as f32 / (widths[b] * n_rows) as f32;
+                *o = s as f32 / pixels as f32;
             }
         }
     }

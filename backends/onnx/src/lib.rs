@@ -530,9 +530,8 @@ mod tests {
     #[test]
     fn expanded_prelu_gives_the_same_sface_embeddings() {
         load_setup_runtime();
-        let model = setup_cache().join("models/face_recognition_sface_2021dec_int8bq.onnx");
-        assert!(model.is_file(), "run `photo_organizer setup` first");
-        let (plain, _) = onnx_edit::strip_weight_inputs(&std::fs::read(&model).unwrap()).unwrap();
+        let model = setup_model("face_recognition_sface_2021dec_int8bq.onnx");
+        let (plain, _) = onnx_edit::strip_weight_inputs(&model).unwrap();
         let (expanded, n) = onnx_edit::expand_prelu(&plain).unwrap();
         assert_eq!(n, 27, "SFace has 27 PRelu nodes");
         // Each in the depthwise-convolution form: its `1 - slope` weights named as an
@@ -571,6 +570,12 @@ mod tests {
                 .fold(0.0, f32::max);
             assert!(diff <= 1e-5, "embeddings differ by {diff}");
         }
+    }
+
+    /// A model file from the cache `photo_organizer setup` filled.
+    fn setup_model(file: &str) -> Vec<u8> {
+        std::fs::read(setup_cache().join("models").join(file))
+            .expect("run `photo_organizer setup` first")
     }
 
     fn load_setup_runtime() {
@@ -624,8 +629,7 @@ mod tests {
     fn yunet_with_freed_shapes_takes_a_tight_canvas() {
         load_setup_runtime();
         let o = DeviceOptions::default();
-        let yunet = std::fs::read(setup_cache().join("models/face_detection_yunet_2023mar.onnx"))
-            .expect("run `photo_organizer setup` first");
+        let yunet = setup_model("face_detection_yunet_2023mar.onnx");
         let input = ndarray::Array4::<f32>::zeros((1, 3, 448, 640));
         let run = |bytes: &[u8]| -> Result<usize, String> {
             let mut s = session(bytes, 1, false, Provider::Cpu, &o).map_err(|e| e.to_string())?;
@@ -651,8 +655,7 @@ mod tests {
         load_setup_runtime();
         let o = DeviceOptions::default();
         // YuNet takes 640x640 images, not face crops.
-        let yunet = std::fs::read(setup_cache().join("models/face_detection_yunet_2023mar.onnx"))
-            .expect("run `photo_organizer setup` first");
+        let yunet = setup_model("face_detection_yunet_2023mar.onnx");
         let s = session(&yunet, 1, false, Provider::Cpu, &o).unwrap();
         let err = sface::Embedder::new(s, sface::EmbedderKind::ArcFace, "yunet")
             .err()

@@ -280,28 +280,21 @@ mod tests {
         assert!(decode_stride(&rows, (640, 640), 0.5, &mut Vec::new()).is_err());
     }
 
+    /// A `w x h` image of one value, letterboxed without normalisation.
+    fn letterbox_plain(w: u32, h: u32, value: u8, canvas: Canvas) -> (Array4<f32>, f32) {
+        let data = vec![value; (w * h * 3) as usize];
+        let image = RgbView::new(w, h, &data).unwrap();
+        letterbox(image, Channels::Bgr, 0.0, 1.0, canvas)
+    }
+
     #[test]
     fn letterbox_shrinks_large_images_and_pads() {
-        let data = vec![10u8; 1280 * 640 * 3];
-        let (t, scale) = letterbox(
-            RgbView::new(1280, 640, &data).unwrap(),
-            Channels::Bgr,
-            0.0,
-            1.0,
-            Canvas::Square,
-        );
+        let (t, scale) = letterbox_plain(1280, 640, 10, Canvas::Square);
         assert_eq!(scale, 0.5);
         assert_eq!(t[[0, 0, 319, 639]], 10.0);
         assert_eq!(t[[0, 0, 320, 0]], 0.0);
 
-        let small = vec![7u8; 100 * 50 * 3];
-        let (t, scale) = letterbox(
-            RgbView::new(100, 50, &small).unwrap(),
-            Channels::Bgr,
-            0.0,
-            1.0,
-            Canvas::Square,
-        );
+        let (t, scale) = letterbox_plain(100, 50, 7, Canvas::Square);
         assert_eq!(scale, 1.0);
         assert_eq!(t[[0, 2, 49, 99]], 7.0);
         assert_eq!(t[[0, 2, 50, 99]], 0.0);
@@ -323,27 +316,13 @@ mod tests {
 
     #[test]
     fn a_tight_canvas_rounds_each_side_up_to_32() {
-        let data = vec![9u8; 1280 * 854 * 3];
-        let (t, scale) = letterbox(
-            RgbView::new(1280, 854, &data).unwrap(),
-            Channels::Bgr,
-            0.0,
-            1.0,
-            Canvas::Tight,
-        );
+        let (t, scale) = letterbox_plain(1280, 854, 9, Canvas::Tight);
         // 1280x854 -> 640x427 on a 640x448 canvas, padded below.
         assert_eq!((t.dim(), scale), ((1, 3, 448, 640), 0.5));
         assert_eq!(input_size(&t), (640, 448));
         assert_eq!([t[[0, 1, 426, 639]], t[[0, 1, 427, 0]]], [9.0, 0.0]);
 
-        let small = vec![7u8; 100 * 50 * 3];
-        let (t, _) = letterbox(
-            RgbView::new(100, 50, &small).unwrap(),
-            Channels::Rgb,
-            0.0,
-            1.0,
-            Canvas::Tight,
-        );
+        let (t, _) = letterbox_plain(100, 50, 7, Canvas::Tight);
         assert_eq!(t.dim(), (1, 3, 64, 128));
         assert_eq!([t[[0, 0, 49, 99]], t[[0, 0, 49, 100]]], [7.0, 0.0]);
     }

@@ -8,7 +8,7 @@
 //! to fp32 first ([`quant_fold`]): tract does not run opset-21 block quantisation.
 
 use std::{
-    collections::HashMap,
+    collections::{hash_map::Entry, HashMap},
     panic::{catch_unwind, AssertUnwindSafe},
     path::{Path, PathBuf},
 };
@@ -65,12 +65,13 @@ pub struct Detector {
 
 impl Detector {
     fn plan(&mut self, (width, height): (u32, u32)) -> Result<&Plan, BackendError> {
-        if !self.plans.contains_key(&(width, height)) {
-            let shape = [1, 3, height as usize, width as usize];
-            let plan = plan(yunet::MODEL_ID, &self.proto, shape)?;
-            self.plans.insert((width, height), plan);
-        }
-        Ok(&self.plans[&(width, height)])
+        Ok(match self.plans.entry((width, height)) {
+            Entry::Occupied(built) => built.into_mut(),
+            Entry::Vacant(slot) => {
+                let shape = [1, 3, height as usize, width as usize];
+                slot.insert(plan(yunet::MODEL_ID, &self.proto, shape)?)
+            }
+        })
     }
 }
 
