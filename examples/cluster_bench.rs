@@ -2,7 +2,7 @@
 //! peak RSS and cluster count, and agreement with the exact `hdbscan` crate (small sizes) and
 //! between approximate and exact neighbour search (medium sizes). Figures, not a test.
 //!
-//! `cargo run --release --example cluster_bench -- 10000 100000 1000000 [--json PATH]
+//! `cargo run --release --features reference-hdbscan --example cluster_bench -- 10000 100000 1000000 [--json PATH]
 //!  [--dim 128] [--exact-max 10000] [--ivf-compare-max 200000]`
 
 use std::time::Instant;

@@ -56,9 +56,14 @@ pub struct OrganizeArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Worker threads for decoding and inference [default: all cores]
+    /// Worker threads for decoding and inference [default: all cores; at most 4 per core]
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Memory for decoded photos in flight, in MB; photos wait for room, and one that alone
+    /// needs more is reported, not decoded
+    #[arg(long, value_name = "MB", default_value_t = crate::budget::DEFAULT_MAX_MEMORY_MB)]
+    pub max_memory: u64,
 
     /// Fewest faces that make a person; smaller groups go to _unknown
     #[arg(long, default_value_t = 2, value_name = "N")]

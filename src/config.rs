@@ -79,15 +79,13 @@ pub enum PeopleAction {
     },
 }
 
-/// How a photo reaches its folders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transfer {
-    Copy,
-    Move,
-    Hardlink,
-    Symlink,
-}
+pub use crate::plan::Transfer;
+
+/// `-j` above this many threads per core only adds memory and contention.
+const MAX_THREADS_PER_CORE: usize = 4;
+
+/// Why `--face-backend facenet` cannot run in a build without the `facenet` feature, and the fix.
+pub const FACENET_NOT_COMPILED: &str = "backend `facenet` is not compiled into this build; run scripts/setup-facenet.sh (installs libtorch 2.13.0, converts the models), then rebuild with `cargo build --release --features facenet` and the LIBTORCH it prints";
 
 /// Which runtime runs the face models.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +115,8 @@ pub struct OrganizeConfig {
     pub output: PathBuf,
     pub dry_run: bool,
     pub threads: usize,
+    /// Bytes that decoded photos in flight may hold (`--max-memory`).
+    pub max_memory_bytes: u64,
     pub min_cluster_size: usize,
     pub merge_distance: f32,
     pub detect: DetectOptions,
@@ -361,6 +361,7 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         ),
         dry_run: true,
         threads,
+        max_memory: crate::budget::DEFAULT_MAX_MEMORY_MB,
         min_cluster_size: 2,
         min_face_score: DetectOptions::default().score_threshold,
         merge_distance: crate::cluster::DEFAULT_MERGE_DISTANCE,
@@ -456,11 +457,22 @@ fn organize_config(
     if args.min_cluster_size < 2 {
         bail!("--min-cluster-size must be at least 2");
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = match args.threads {
         Some(0) => bail!("--threads must be at least 1"),
+        Some(n) if n > cores * MAX_THREADS_PER_CORE => bail!(
+            "--threads {n} is more than this machine can use: at most {} ({MAX_THREADS_PER_CORE} per core, {cores} cores)",
+            cores * MAX_THREADS_PER_CORE
+        ),
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        None => cores,
     };
+    if args.max_memory < 64 {
+        bail!(
+            "--max-memory {} MB is too little to decode photos; give at least 64",
+            args.max_memory
+        );
+    }
     let known = match args.known {
         Some(k) if !k.is_dir() => bail!("--known {} is not a directory", k.display()),
         Some(k) => Some(k.canonicalize().context("cannot resolve --known")?),
@@ -508,7 +520,7 @@ fn organize_config(
                 .clone(),
         )),
         "facenet" if !cfg!(feature = "facenet") => {
-            bail!("{}", crate::app::FACENET_NOT_COMPILED)
+            bail!("{FACENET_NOT_COMPILED}")
         }
         "facenet" => None,
         other => bail!(
@@ -585,6 +597,7 @@ fn organize_config(
         output,
         dry_run: args.dry_run,
         threads,
+        max_memory_bytes: args.max_memory << 20,
         min_cluster_size: args.min_cluster_size,
         merge_distance: args.merge_distance,
         detect: DetectOptions {

@@ -58,6 +58,8 @@ pub enum DecodeError {
         #[source]
         source: image::ImageError,
     },
+    #[error("decoding this photo needs about {needs_mb} MB, more than the memory budget of {budget_mb} MB; re-run with --max-memory {needs_mb} or more")]
+    OverMemoryBudget { needs_mb: u64, budget_mb: u64 },
     #[error("the decoder crashed on this file: {0}")]
     Panicked(String),
     #[error("HEIC/HEIF/AVIF photos are not supported yet; convert them to JPEG (e.g. `heif-convert` from libheif-examples) and re-run")]

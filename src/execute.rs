@@ -19,8 +19,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    config::Transfer,
-    plan::{CopyOp, Plan},
+    plan::{CopyOp, Plan, Transfer},
     progress::ProgressSink,
     setup::file_digest,
 };

@@ -8,20 +8,26 @@
 
 pub mod align;
 pub mod app;
+pub mod backend;
 pub mod bench;
+pub mod budget;
 pub mod cache;
 pub mod cli;
 pub mod cluster;
+pub mod commands;
 pub mod config;
 pub mod decode;
 pub mod doctor;
 pub mod eval;
 pub mod execute;
 pub mod exif;
+pub mod exit;
 pub mod faces;
+pub mod lock;
 pub mod models;
 pub mod paths;
 pub mod people;
+pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod report;

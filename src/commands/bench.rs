@@ -1,0 +1,163 @@
+//! `photo_organizer bench`: times each stage on a library (decode, detect, align+embed, end to
+//! end cold and warm) and clustering on synthetic faces; writes bench.json and bench.svg.
+
+use std::{io::Write, path::Path, path::PathBuf, process::ExitCode, time::Instant};
+
+use anyhow::Context;
+use rayon::prelude::*;
+
+use crate::{
+    backend::start_backend,
+    decode::DecodeLimits,
+    faces::{analyse, prepare},
+    report::print_json,
+    scan::scan,
+};
+
+/// A cache directory holding only links to the shared runtime and models: runs in it start cold.
+fn cold_cache(shared: &Path, at: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(at)?;
+    #[cfg(unix)]
+    for sub in ["runtime", "models"] {
+        std::os::unix::fs::symlink(shared.join(sub), at.join(sub))
+            .with_context(|| format!("cannot link {} into {}", sub, at.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<ExitCode> {
+    use crate::bench::{cluster_figure, BenchReport, ClusterFigure, StageFigure};
+    if let Some(n) = b.cluster_only {
+        print_json(&cluster_figure(n)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe().context("cannot find this program to re-run it")?;
+    let mut report = BenchReport {
+        machine: format!(
+            "{} cores, {}",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            std::env::consts::ARCH
+        ),
+        ..BenchReport::default()
+    };
+    if let Some(c) = &b.organize {
+        let photos = scan(&c.source, &c.output).photos;
+        report.threads = c.threads;
+        report.library = c.source.display().to_string();
+        report.photos = photos.len();
+        let provider = "cpu".to_string();
+        let figure = |stage: &str, items: usize, seconds: f64| StageFigure {
+            provider: provider.clone(),
+            stage: stage.into(),
+            per_s: items as f64 / seconds.max(1e-9),
+            items,
+            seconds,
+        };
+        eprintln!(
+            "bench: decoding {} photos on {} threads",
+            photos.len(),
+            c.threads
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(c.threads)
+            .build()?;
+        let limits = DecodeLimits::default();
+        let t = Instant::now();
+        let decoded = pool.install(|| {
+            photos
+                .par_iter()
+                .filter(|p| prepare(&p.path, &limits).is_ok())
+                .count()
+        });
+        report
+            .stages
+            .push(figure("decode", decoded, t.elapsed().as_secs_f64()));
+
+        eprintln!("bench: detector and embedder, one inference thread");
+        let mut backend = start_backend(c, c.threads, &crate::progress::Lines::default())?;
+        let (mut detect_s, mut analyse_s, mut faces, mut analysed) = (0.0, 0.0, 0, 0);
+        for p in &photos {
+            let Ok(prepared) = prepare(&p.path, &limits) else {
+                continue;
+            };
+            let (w, h) = prepared.detect.dimensions();
+            let view = po_backend_api::RgbView::new(w, h, prepared.detect.as_raw())
+                .expect("RgbImage is 3 bytes a pixel");
+            let t = Instant::now();
+            backend.detect(view)?;
+            detect_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            faces += analyse(backend.as_mut(), &prepared)?.faces.len();
+            analyse_s += t.elapsed().as_secs_f64();
+            analysed += 1;
+        }
+        report.stages.push(figure("detect", analysed, detect_s));
+        report.stages.push(figure(
+            "align+embed (faces)",
+            faces,
+            (analyse_s - detect_s).max(1e-9),
+        ));
+
+        eprintln!("bench: end to end (cold cache), then a no-change re-run");
+        let work = tempfile_dir()?;
+        cold_cache(cache_dir, &work.join("cache"))?;
+        let mut run = |label: &str| -> anyhow::Result<()> {
+            let out = std::process::Command::new(&exe)
+                .arg("-s")
+                .arg(&c.source)
+                .arg("-o")
+                .arg(work.join("out"))
+                .args(["--json", "-j", &c.threads.to_string()])
+                .env("PHOTO_ORGANIZER_CACHE", work.join("cache"))
+                .stderr(std::process::Stdio::null())
+                .output()?;
+            let s: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .with_context(|| format!("the {label} run printed no summary"))?;
+            let seconds = s["elapsed_s"].as_f64().unwrap_or(f64::NAN);
+            report.stages.push(figure(label, photos.len(), seconds));
+            Ok(())
+        };
+        run("end to end")?;
+        run("no-change re-run")?;
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    for &n in &b.cluster_sizes {
+        eprintln!("bench: clustering {n} synthetic faces (own process)");
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--cluster-only", &n.to_string()])
+            .output()?;
+        let figure: ClusterFigure = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "clustering {n} faces failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        report.clustering.push(figure);
+    }
+    crate::bench::write(&report, &b.out)
+        .with_context(|| format!("cannot write results into {}", b.out.display()))?;
+    let mut out = std::io::stdout().lock();
+    for s in &report.stages {
+        writeln!(
+            out,
+            "{:<4} {:<22} {:>9.1}/s  ({} in {:.2}s)",
+            s.provider, s.stage, s.per_s, s.items, s.seconds
+        )?;
+    }
+    for f in &report.clustering {
+        writeln!(
+            out,
+            "cluster {:>8} faces  {:>8.1}s  peak {:>7.0} MB  {} people, pairwise F {:.3}",
+            f.faces, f.seconds, f.peak_rss_mb, f.people_found, f.pairwise_f
+        )?;
+    }
+    writeln!(out, "wrote {}/bench.json and bench.svg", b.out.display())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("photo_organizer-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,181 @@
+//! `photo_organizer doctor`: checks the runtime, execution providers, GPUs, CUDA libraries,
+//! libtorch and models, each with the fix when it fails ([`crate::doctor`] does the probing).
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use crate::{config::Config, models::Manifest, report::print_json, setup};
+
+pub fn run(
+    config: &Config,
+    json: bool,
+    candidates: &[(PathBuf, String)],
+    ld_library_path: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use crate::doctor::{check_libraries, gpus, library_dirs, Check, CUDA_LIBRARIES};
+    let mut checks: Vec<Check> = Vec::new();
+    let found = candidates.iter().find(|(p, _)| p.is_file());
+    checks.push(match found {
+        Some((path, source)) => Check {
+            what: "ONNX Runtime library".into(),
+            ok: true,
+            detail: format!("{} (from {source})", path.display()),
+            fix: None,
+        },
+        None => Check {
+            what: "ONNX Runtime library".into(),
+            ok: false,
+            detail: "libonnxruntime.so not found".into(),
+            fix: Some("`photo_organizer setup`, or set ORT_DYLIB_PATH".into()),
+        },
+    });
+    #[cfg(feature = "onnx")]
+    if found.is_some() {
+        let runtime: Vec<po_backend_onnx::RuntimeCandidate> = candidates
+            .iter()
+            .map(|(path, source)| po_backend_onnx::RuntimeCandidate {
+                path: path.clone(),
+                source: source.clone(),
+            })
+            .collect();
+        match po_backend_onnx::load_runtime(&runtime) {
+            Ok(rt) => {
+                let offered: Vec<&str> = po_backend_onnx::offered_providers()
+                    .into_iter()
+                    .filter(|(_, ok)| *ok)
+                    .map(|(p, _)| p.name())
+                    .collect();
+                let cuda = offered.contains(&"cuda");
+                checks.push(Check {
+                    what: "execution providers".into(),
+                    ok: true,
+                    detail: format!(
+                        "ONNX Runtime {} offers: {}",
+                        rt.version.as_deref().unwrap_or("(unknown version)"),
+                        offered.join(", ")
+                    ),
+                    fix: (!cuda).then(|| "for CUDA: `pip install -r requirements-gpu.txt` and set ORT_DYLIB_PATH to onnxruntime-gpu's onnxruntime/capi/libonnxruntime.so.1.31.1".into()),
+                });
+            }
+            Err(e) => checks.push(Check {
+                what: "execution providers".into(),
+                ok: false,
+                detail: e.to_string(),
+                fix: Some("`photo_organizer setup`".into()),
+            }),
+        }
+    }
+    checks.push(gpus());
+    let runtime_dir = found.and_then(|(p, _)| p.parent());
+    let dirs = library_dirs(runtime_dir, ld_library_path);
+    checks.extend(check_libraries(&dirs, CUDA_LIBRARIES));
+    checks.extend(check_libraries(
+        &dirs,
+        &[(
+            "libonnxruntime_providers_cuda.so",
+            "onnxruntime-gpu, beside libonnxruntime",
+        )],
+    ));
+    checks.push(Check {
+        what: "pure-Rust runtime (tract backend)".into(),
+        ok: cfg!(feature = "tract"),
+        detail: if cfg!(feature = "tract") {
+            "compiled in: runs the yunet models on the CPU with no native library (`--face-backend tract`, and automatically when ONNX Runtime cannot be loaded)".into()
+        } else {
+            "not compiled into this build".into()
+        },
+        fix: (!cfg!(feature = "tract")).then(|| "rebuild with `--features tract`".into()),
+    });
+    checks.extend(libtorch_checks(&config.cache_dir));
+    for a in &Manifest::builtin().artifact {
+        let st = setup::state(&config.cache_dir, a);
+        checks.push(Check {
+            what: format!("{} ({:?})", a.id, a.role).to_lowercase(),
+            ok: st == setup::State::Present,
+            detail: a.path_in(&config.cache_dir).display().to_string(),
+            fix: (st != setup::State::Present).then(|| "`photo_organizer setup`".into()),
+        });
+    }
+    if json {
+        print_json(&checks)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for c in &checks {
+            writeln!(
+                out,
+                "[{}] {}: {}",
+                if c.ok { "ok" } else { "--" },
+                c.what,
+                c.detail
+            )?;
+            if let Some(fix) = &c.fix {
+                writeln!(out, "     fix: {fix}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// libtorch (the `facenet` backend): version, where it was loaded from, CUDA and MPS; and its
+/// converted models.
+#[cfg(feature = "facenet")]
+fn libtorch_checks(cache_dir: &Path) -> Vec<crate::doctor::Check> {
+    use crate::doctor::Check;
+    let rt = po_backend_torch::runtime_report();
+    let mut checks = vec![
+        Check {
+            what: "libtorch (facenet backend)".into(),
+            ok: true,
+            detail: format!(
+                "{}{}",
+                rt.version,
+                rt.library
+                    .map(|p| format!(" at {}", p.display()))
+                    .unwrap_or_default()
+            ),
+            fix: None,
+        },
+        Check {
+            what: "libtorch CUDA".into(),
+            ok: rt.cuda_devices > 0,
+            detail: if rt.cuda_devices > 0 {
+                format!("{} device(s), cuDNN {}", rt.cuda_devices, if rt.cudnn { "yes" } else { "no" })
+            } else {
+                "no CUDA device visible to libtorch".into()
+            },
+            fix: (rt.cuda_devices == 0).then(|| "the facenet backend runs on the CPU; for CUDA see docs/BACKENDS.md (facenet): it needs an NVIDIA GPU and a build that links libtorch_cuda".into()),
+        },
+        Check {
+            what: "libtorch MPS (Apple)".into(),
+            ok: rt.mps,
+            detail: if rt.mps { "available" } else { "not available (macOS on Apple silicon only)" }.into(),
+            fix: None,
+        },
+    ];
+    for c in &Manifest::builtin().converted {
+        let path = c.path_in(cache_dir);
+        let present = path.is_file();
+        checks.push(Check {
+            what: format!("{} ({:?}, converted)", c.id, c.role).to_lowercase(),
+            ok: present,
+            detail: path.display().to_string(),
+            fix: (!present).then(|| "scripts/setup-facenet.sh".into()),
+        });
+    }
+    checks
+}
+
+#[cfg(not(feature = "facenet"))]
+fn libtorch_checks(_: &Path) -> Vec<crate::doctor::Check> {
+    vec![crate::doctor::Check {
+        what: "libtorch (facenet backend)".into(),
+        ok: false,
+        detail: "not compiled into this build".into(),
+        fix: Some(
+            "scripts/setup-facenet.sh, then rebuild with `--features facenet` (only for --face-backend facenet)".into(),
+        ),
+    }]
+}

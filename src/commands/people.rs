@@ -1,0 +1,119 @@
+//! `photo_organizer people`: lists, names, merges and corrects the people of an output folder,
+//! in the cache ([`crate::cache`]); the next organize run applies the changes to the folders.
+
+use std::{io::Write, path::Path, process::ExitCode};
+
+use anyhow::{bail, Context};
+
+use crate::{
+    config::{Config, PeopleAction, PeopleConfig},
+    report::print_json,
+    setup::file_digest,
+};
+
+use super::open_cache;
+
+pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
+    let mut cache = open_cache(&config.cache_dir)?;
+    let stats = cache.person_stats(&p.collection)?;
+    let exists = |id: u32| stats.iter().any(|s| s.id == id);
+    let missing = |id: u32| {
+        anyhow::anyhow!(
+            "no person {id} in {}; `photo_organizer people -o {}` lists them",
+            p.collection,
+            p.collection
+        )
+    };
+    match &p.action {
+        PeopleAction::List => {
+            let rows: Vec<serde_json::Value> = stats
+                .iter()
+                .map(|s| {
+                    let sample = s
+                        .sample_sha256
+                        .as_deref()
+                        .and_then(|sha| cache.path_of(sha).ok().flatten());
+                    serde_json::json!({
+                        "id": s.id,
+                        "name": s.name,
+                        "folder": crate::people::folder_name(s.id, s.name.as_deref()),
+                        "faces": s.faces,
+                        "sample": sample,
+                    })
+                })
+                .collect();
+            if p.json {
+                print_json(&rows)?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                for r in &rows {
+                    writeln!(
+                        out,
+                        "{:>4}  {:<24} {:>5} faces  {}",
+                        r["id"],
+                        r["name"].as_str().unwrap_or("-"),
+                        r["faces"],
+                        r["sample"].as_str().unwrap_or("")
+                    )?;
+                }
+            }
+        }
+        PeopleAction::Name { id, name } => {
+            if !exists(*id) {
+                return Err(missing(*id));
+            }
+            let old = stats
+                .iter()
+                .find(|s| s.id == *id)
+                .and_then(|s| s.name.clone());
+            cache.set_name(&p.collection, *id, Some(name))?;
+            // Rename the folder now, if that replaces nothing; otherwise the next run fills
+            // the new one.
+            let out = Path::new(&p.collection);
+            let from = out.join(crate::people::folder_name(*id, old.as_deref()));
+            let to = out.join(crate::people::folder_name(*id, Some(name)));
+            if from.is_dir() && !to.exists() {
+                std::fs::rename(&from, &to).with_context(|| {
+                    format!("cannot rename {} to {}", from.display(), to.display())
+                })?;
+            }
+            eprintln!("person {id} is now {name:?} (folder {})", to.display());
+        }
+        PeopleAction::Merge { keep, other } => {
+            for id in [keep, other] {
+                if !exists(*id) {
+                    return Err(missing(*id));
+                }
+            }
+            cache.merge(&p.collection, *keep, *other)?;
+            eprintln!("person {other} merged into {keep}; re-run to update the folders");
+        }
+        PeopleAction::Reject { id, photo, face } => {
+            let (sha, _) =
+                file_digest(photo).with_context(|| format!("cannot read {}", photo.display()))?;
+            let assigned = cache.assigned_faces(&p.collection, &sha)?;
+            let faces: Vec<u32> = assigned
+                .iter()
+                .filter(|(idx, person)| person == id && face.is_none_or(|f| f == *idx))
+                .map(|(idx, _)| *idx)
+                .collect();
+            let faces = match (faces.is_empty(), face) {
+                (false, _) => faces,
+                // Not assigned now, but remember it so a later run never assigns it.
+                (true, Some(f)) => vec![*f],
+                (true, None) => bail!(
+                    "no face of {} belongs to person {id}; give --face N (see manifest.json)",
+                    photo.display()
+                ),
+            };
+            for f in &faces {
+                cache.reject(&p.collection, &(sha.clone(), *f), *id)?;
+            }
+            eprintln!(
+                "face(s) {faces:?} of {} will not be put in person {id} again; re-run to update the folders",
+                photo.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

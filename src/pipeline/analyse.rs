@@ -1,0 +1,156 @@
+//! Stage 3: what every photo holds. The first item of each content is analysed once (later
+//! ones are duplicates of it); analyses come from the cache when it has them, the rest from
+//! the inference workers ([`super::workers`]), which store them as they finish.
+
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use po_backend_api::{BackendInfo, DeviceRequest, FaceBackend};
+
+use crate::{
+    backend::start_backend,
+    cache::{Cache, StoredAnalysis},
+    config::OrganizeConfig,
+    faces::PREPROCESSING_VERSION,
+    progress::ProgressSink,
+    report::{PhotoError, Stage},
+};
+
+use super::{
+    hash::Hashes,
+    library::Library,
+    workers::{inference_plan, run_workers, Todo, Work},
+};
+
+/// What stage 3 found, per item index.
+pub struct Analyses {
+    pub of_item: HashMap<usize, StoredAnalysis>,
+    /// Items that could not be read, decoded or analysed.
+    pub errors: HashMap<usize, PhotoError>,
+    /// Item -> the earlier item with the same bytes.
+    pub duplicate_of: HashMap<usize, usize>,
+    pub cache_hits: usize,
+    pub work: Work,
+    /// The backend that ran, if one was started.
+    pub backend: Option<BackendInfo>,
+}
+
+/// What a cached result depends on: the models, the detector threshold and the preprocessing.
+/// The runtime is not part of it: tract runs the same files as ONNX Runtime and its boxes and
+/// embeddings match to 1.5e-4 px and 1.4e-6 (backends/tract's tests), so either may reuse the
+/// other's analyses. People are stored under it too, so embeddings of different embedders
+/// never meet.
+pub fn model_key(c: &OrganizeConfig) -> String {
+    format!(
+        "{}@{:.3}+{}+p{PREPROCESSING_VERSION}",
+        c.detector_id, c.detect.score_threshold, c.embedder_id
+    )
+}
+
+/// `Ok(None)` when interrupted (what was analysed is cached, and the user told so).
+#[allow(clippy::too_many_arguments)]
+pub fn analyse(
+    c: &OrganizeConfig,
+    library: &Library,
+    hashes: &Hashes,
+    cache: &mut Cache,
+    model_key: &str,
+    progress: &dyn ProgressSink,
+    verbose: bool,
+    stop: &AtomicBool,
+) -> anyhow::Result<Option<Analyses>> {
+    let items = &library.items;
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut duplicate_of: HashMap<usize, usize> = HashMap::new();
+    let mut of_item: HashMap<usize, StoredAnalysis> = HashMap::new();
+    let mut todo: Vec<(usize, String)> = Vec::new();
+    let mut errors: HashMap<usize, PhotoError> = HashMap::new();
+    for (i, h) in hashes.iter().enumerate() {
+        match h {
+            Err(cause) => {
+                errors.insert(
+                    i,
+                    PhotoError {
+                        path: items[i].photo.path.clone(),
+                        stage: Stage::Decode,
+                        cause: cause.clone(),
+                    },
+                );
+            }
+            Ok(sha) => {
+                if let Some(&first) = first_of.get(sha.as_str()) {
+                    duplicate_of.insert(i, first);
+                    continue;
+                }
+                first_of.insert(sha, i);
+                match cache.analysis(sha, model_key)? {
+                    Some(a) => {
+                        of_item.insert(i, a);
+                    }
+                    None => todo.push((i, sha.clone())),
+                }
+            }
+        }
+    }
+    let cache_hits = of_item.len();
+
+    let mut work = Work::default();
+    let mut backends: Vec<Box<dyn FaceBackend>> = Vec::new();
+    let (workers, threads_each) = inference_plan(c.threads);
+    // Built by the workers themselves, while the first one already works.
+    let mut extra_workers = 0;
+    // A requested accelerator is checked even when the cache makes it unnecessary: a request
+    // that cannot be met is an error, never silently ignored.
+    if !todo.is_empty() || c.device != DeviceRequest::Cpu {
+        let b = start_backend(c, threads_each, progress)?;
+        // An accelerator gets one worker; on the CPU, more workers use the cores better.
+        if b.info().device.device == "cpu" {
+            extra_workers = workers.min(todo.len()).saturating_sub(1);
+        }
+        backends.push(b);
+    }
+    if !todo.is_empty() && !backends.is_empty() {
+        let (results, done) = run_workers(
+            &Todo {
+                photos: &todo,
+                items,
+                model_key,
+            },
+            &mut backends,
+            (extra_workers, threads_each),
+            cache,
+            c,
+            progress,
+            verbose,
+            stop,
+        )?;
+        work = done;
+        if stop.load(Ordering::Relaxed) {
+            eprintln!(
+                "interrupted: {} photo(s) analysed and cached; run the same command again to continue",
+                results.values().filter(|r| r.is_ok()).count()
+            );
+            return Ok(None);
+        }
+        for (i, r) in results {
+            match r {
+                Ok(a) => {
+                    of_item.insert(i, a);
+                }
+                Err(e) => {
+                    errors.insert(i, e);
+                }
+            }
+        }
+    }
+    Ok(Some(Analyses {
+        of_item,
+        errors,
+        duplicate_of,
+        cache_hits,
+        work,
+        backend: backends.first().map(|b| b.info().clone()),
+    }))
+}

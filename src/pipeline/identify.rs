@@ -1,0 +1,74 @@
+//! Stage 5: clusters become people with stable ids. Earlier runs' assignments, names and
+//! rejections (the cache) decide which id each cluster gets ([`crate::people::identify`]);
+//! then one face per person per photo. Hands [`People`] to planning and the report.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::{
+    cache::{Cache, FaceKey},
+    people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
+};
+
+use super::cluster::Faces;
+
+pub struct People {
+    /// Per face (as in [`Faces`]): its person.
+    pub person_of_face: Vec<Option<u32>>,
+    pub names: BTreeMap<u32, Option<String>>,
+    /// Person -> folder name in OUT.
+    pub folders: BTreeMap<u32, String>,
+    /// Item -> the person of each of its faces, in face order.
+    pub of_item: HashMap<usize, Vec<Option<u32>>>,
+}
+
+/// What earlier runs and the `people` commands decided for this output.
+pub fn load_state(cache: &Cache, collection: &str, model_key: &str) -> anyhow::Result<PeopleState> {
+    Ok(PeopleState {
+        assignments: cache
+            .assignments(collection, model_key)?
+            .into_iter()
+            .collect(),
+        names: cache.people(collection)?.into_iter().collect(),
+        rejections: cache.rejections(collection)?.into_iter().collect(),
+    })
+}
+
+pub fn identify_people(faces: &Faces, labels: &[Option<usize>], state: &PeopleState) -> People {
+    let mut ids = identify(&faces.keys, labels, &faces.known, state);
+    one_face_per_person_per_photo(&mut ids.person_of_face, &faces.owner, &faces.vectors());
+    let mut of_item: HashMap<usize, Vec<Option<u32>>> = HashMap::new();
+    for (owner, p) in faces.owner.iter().zip(&ids.person_of_face) {
+        of_item.entry(*owner).or_default().push(*p);
+    }
+    People {
+        folders: folder_names(&ids.names),
+        person_of_face: ids.person_of_face,
+        names: ids.names,
+        of_item,
+    }
+}
+
+/// Stores this run's assignments and any name a `--known` photo gave, so the next run keeps
+/// the same ids.
+pub fn save_people(
+    cache: &mut Cache,
+    collection: &str,
+    model_key: &str,
+    faces: &Faces,
+    people: &People,
+    state: &PeopleState,
+) -> anyhow::Result<()> {
+    let assigned: Vec<(FaceKey, u32)> = faces
+        .keys
+        .iter()
+        .zip(&people.person_of_face)
+        .filter_map(|(k, p)| p.map(|p| (k.clone(), p)))
+        .collect();
+    cache.save_assignments(collection, model_key, &assigned)?;
+    for (id, name) in &people.names {
+        if name.is_some() && state.names.get(id) != Some(name) {
+            cache.set_name(collection, *id, name.as_deref())?;
+        }
+    }
+    Ok(())
+}

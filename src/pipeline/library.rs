@@ -1,0 +1,76 @@
+//! Stage 1: walks the library (and `--known DIR/<Name>/`) into [`Item`]s; unreadable entries
+//! become scan errors. Hands the [`Library`] to every later stage.
+
+use crate::{
+    config::OrganizeConfig,
+    progress::ProgressSink,
+    report::{PhotoError, Stage},
+    scan::{scan, PhotoRef},
+};
+
+/// One photo to identify: from the library, or from `--known` with the name it labels.
+pub struct Item {
+    pub photo: PhotoRef,
+    pub known_name: Option<String>,
+}
+
+pub struct Library {
+    /// Library photos first, then `--known` ones.
+    pub items: Vec<Item>,
+    /// Items before this index are from the library; the rest from `--known`.
+    pub library_len: usize,
+    pub errors: Vec<PhotoError>,
+}
+
+impl Library {
+    /// Whether item `i` is a library photo (not a `--known` one).
+    pub fn in_library(&self, i: usize) -> bool {
+        i < self.library_len
+    }
+}
+
+pub fn scan_library(c: &OrganizeConfig, progress: &dyn ProgressSink) -> Library {
+    progress.start("scan", None);
+    let scanned = scan(&c.source, &c.output);
+    let mut scan_errors = scanned.errors;
+    let mut items: Vec<Item> = scanned
+        .photos
+        .into_iter()
+        .map(|photo| Item {
+            photo,
+            known_name: None,
+        })
+        .collect();
+    let library_len = items.len();
+    if let Some(known_dir) = &c.known {
+        let known = scan(known_dir, &c.output);
+        scan_errors.extend(known.errors);
+        for photo in known.photos {
+            let mut parts = photo.rel_path.components();
+            match (parts.next(), parts.next()) {
+                (Some(name), Some(_)) => items.push(Item {
+                    known_name: Some(name.as_os_str().to_string_lossy().into_owned()),
+                    photo,
+                }),
+                _ => progress.message(&format!(
+                    "ignored {}: --known photos go in DIR/<Name>/",
+                    photo.path.display()
+                )),
+            }
+        }
+    }
+    progress.advance(items.len() as u64);
+    progress.finish();
+    Library {
+        items,
+        library_len,
+        errors: scan_errors
+            .into_iter()
+            .map(|e| PhotoError {
+                path: e.path,
+                stage: Stage::Scan,
+                cause: e.cause,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,29 @@
+//! The organize pipeline, one stage a file, in the order they run. Each stage is a function
+//! from the previous stage's value to the next; `commands::organize` calls them in turn and
+//! `commands::eval` calls the first five.
+//!
+//! | stage | function | gives |
+//! | --- | --- | --- |
+//! | 1 scan | [`library::scan_library`] | [`library::Library`]: the photos (and `--known` ones) |
+//! | 2 hash | [`hash::hash`] | [`hash::Hashes`]: each photo's sha256 (cached by size and mtime) |
+//! | 3 analyse | [`analyse::analyse`] (cache hits, then [`workers`]: decode pool + inference) | [`analyse::Analyses`] |
+//! | 4 cluster | [`cluster::gather_faces`], [`cluster::cluster_faces`] | [`cluster::Faces`], labels |
+//! | 5 identify | [`identify::identify_people`] | [`identify::People`]: stable ids, names, folders |
+//! | 6 plan | [`place::place`] | [`place::Placement`]: every copy, pure ([`crate::plan`]) |
+//! | 7 execute | [`crate::execute::execute`] | `ExecReport`: what reached the disk |
+//! | 8 report | [`record`] | summary, `manifest.json`, `report.html` |
+
+pub mod library;
+
+pub mod hash;
+
+pub mod analyse;
+pub mod workers;
+
+pub mod cluster;
+
+pub mod identify;
+
+pub mod place;
+
+pub mod record;
