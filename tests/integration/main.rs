@@ -6,6 +6,7 @@ mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
 mod incremental;
+mod limits;
 mod organize;
 mod quality;
 mod robustness;
