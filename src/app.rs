@@ -110,11 +110,17 @@ fn run_setup(config: &Config, check: bool, all: bool) -> anyhow::Result<ExitCode
 }
 
 fn open_cache(dir: &Path) -> anyhow::Result<Cache> {
-    Cache::open(dir).with_context(|| format!("cannot use the cache in {}", dir.display()))
+    let cache =
+        Cache::open(dir).with_context(|| format!("cannot use the cache in {}", dir.display()))?;
+    cache
+        .recovery_note()
+        .inspect(|note| eprintln!("warning: {note}"));
+    Ok(cache)
 }
 
 fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
     let mut cache = open_cache(&config.cache_dir)?;
+    crate::decisions::restore(&mut cache, &p.collection)?.inspect(|n| eprintln!("{n}"));
     let stats = cache.person_stats(&p.collection)?;
     let exists = |id: u32| stats.iter().any(|s| s.id == id);
     let missing = |id: u32| {
@@ -166,7 +172,7 @@ fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 .iter()
                 .find(|s| s.id == *id)
                 .and_then(|s| s.name.clone());
-            cache.set_name(&p.collection, *id, Some(name))?;
+            crate::decisions::set_name(&mut cache, &p.collection, *id, name)?;
             // Rename the folder now, if that replaces nothing; otherwise the next run fills
             // the new one.
             let out = Path::new(&p.collection);
@@ -179,13 +185,13 @@ fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             }
             eprintln!("person {id} is now {name:?} (folder {})", to.display());
         }
-        PeopleAction::Merge { keep, other } => {
+        PeopleAction::Merge { keep, other, force } => {
             for id in [keep, other] {
                 if !exists(*id) {
                     return Err(missing(*id));
                 }
             }
-            cache.merge(&p.collection, *keep, *other)?;
+            crate::decisions::merge(&mut cache, &p.collection, *keep, *other, *force)?;
             eprintln!("person {other} merged into {keep}; re-run to update the folders");
         }
         PeopleAction::Reject { id, photo, face } => {
@@ -209,6 +215,7 @@ fn run_people(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             for f in &faces {
                 cache.reject(&p.collection, &(sha.clone(), *f), *id)?;
             }
+            crate::decisions::save(&cache, &p.collection)?;
             eprintln!(
                 "face(s) {faces:?} of {} will not be put in person {id} again; re-run to update the folders",
                 photo.display()
@@ -880,6 +887,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
         Some(lock_output(cache_dir, &c.collection, &c.output)?)
     };
     let mut cache = open_cache(cache_dir)?;
+    crate::decisions::restore(&mut cache, &c.collection)?.inspect(|n| eprintln!("{n}"));
     let model_key = model_key(c);
 
     let Analysed {
@@ -924,6 +932,7 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
                 cache.set_name(&c.collection, *id, name.as_deref())?;
             }
         }
+        crate::decisions::save(&cache, &c.collection)?;
     }
     let mut person_of: HashMap<usize, Vec<Option<u32>>> = HashMap::new();
     for (owner, p) in face_owner.iter().zip(&ids.person_of_face) {
