@@ -9,5 +9,6 @@ mod incremental;
 mod organize;
 mod quality;
 mod robustness;
+mod safety;
 mod tract;
 mod util;
