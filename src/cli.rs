@@ -265,8 +265,14 @@ pub enum PeopleAction {
     List,
     /// Give person ID a name; their folder becomes the name on the next run
     Name { id: u32, name: String },
-    /// Merge person OTHER into person KEEP
-    Merge { keep: u32, other: u32 },
+    /// Merge person OTHER into person KEEP (KEEP keeps its name, else takes OTHER's)
+    Merge {
+        keep: u32,
+        other: u32,
+        /// Merge even when both have different names (KEEP's name is kept)
+        #[arg(long)]
+        force: bool,
+    },
     /// "Not this person": take the face in PHOTO out of person ID, for this and later runs
     Reject {
         id: u32,

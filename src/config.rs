@@ -71,6 +71,7 @@ pub enum PeopleAction {
     Merge {
         keep: u32,
         other: u32,
+        force: bool,
     },
     Reject {
         id: u32,
@@ -392,17 +393,15 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
     }
     let action = match args.action.unwrap_or(Cli::List) {
         Cli::List => PeopleAction::List,
-        Cli::Name { id, name } => {
-            if name.trim().is_empty() {
-                bail!("a person's name cannot be empty");
-            }
-            PeopleAction::Name { id, name }
-        }
-        Cli::Merge { keep, other } => {
+        Cli::Name { id, name } => PeopleAction::Name {
+            id,
+            name: crate::people::check_name(&name)?,
+        },
+        Cli::Merge { keep, other, force } => {
             if keep == other {
                 bail!("cannot merge person {keep} into itself");
             }
-            PeopleAction::Merge { keep, other }
+            PeopleAction::Merge { keep, other, force }
         }
         Cli::Reject { id, photo, face } => PeopleAction::Reject {
             id,

@@ -88,14 +88,25 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, D
     decode_bytes(&bytes, limits)
 }
 
-/// The largest JPEG a RAW file embeds (its preview), oriented by the RAW's own EXIF.
-fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+/// Bytes of a RAW file searched for embedded JPEGs: camera makers put the previews near the
+/// start (CR2, NEF, ARW, DNG: within the first few MiB), and scanning a 512 MiB file for every
+/// `FF D8 FF` would take seconds.
+pub const RAW_SCAN_BYTES: usize = 32 << 20;
+/// Embedded JPEG candidates whose headers are read, at most (each read is cheap but not free:
+/// a file full of `FF D8 FF` must not become millions of header parses).
+pub const RAW_MAX_CANDIDATES: usize = 64;
+
+/// Offset of the largest JPEG (by its header's pixel count) among the first
+/// [`RAW_MAX_CANDIDATES`] `FF D8 FF` markers in the first [`RAW_SCAN_BYTES`] of `bytes`.
+pub fn find_raw_preview(bytes: &[u8]) -> Option<usize> {
+    let scanned = &bytes[..bytes.len().min(RAW_SCAN_BYTES)];
     let mut best: Option<(u64, usize)> = None;
-    for start in bytes
+    for start in scanned
         .windows(3)
         .enumerate()
         .filter(|(_, w)| *w == [0xFF, 0xD8, 0xFF])
         .map(|(i, _)| i)
+        .take(RAW_MAX_CANDIDATES)
     {
         let mut reader = ImageReader::new(Cursor::new(&bytes[start..]));
         reader.set_format(ImageFormat::Jpeg);
@@ -106,7 +117,12 @@ fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
             }
         }
     }
-    let (_, start) = best.ok_or(DecodeError::RawWithoutPreview)?;
+    best.map(|(_, start)| start)
+}
+
+/// The largest JPEG a RAW file embeds (its preview), oriented by the RAW's own EXIF.
+pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let start = find_raw_preview(bytes).ok_or(DecodeError::RawWithoutPreview)?;
     let mut decoded = decode_bytes(&bytes[start..], limits)?;
     let raw_exif = ExifInfo::read(bytes);
     if decoded.exif.orientation == 1 && raw_exif.orientation != 1 {

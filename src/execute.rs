@@ -3,7 +3,9 @@
 //! never replaced and an interrupted run leaves no half-written photo under a real name. A
 //! destination that already holds the same bytes counts as already present. The source is only
 //! ever read, except with `--move`: a source is removed only once every copy of it is in place
-//! and verified by size and sha256.
+//! and verified by size and sha256 as a regular file (not a link) on another inode than the
+//! source, and its folder is synced. Folders are created inside the output directory without
+//! following links: a link found on a destination's path fails that photo, naming the link.
 
 use std::{
     fs::{self, File},
@@ -21,6 +23,7 @@ use serde::Serialize;
 use crate::{
     plan::{CopyOp, Plan, Transfer},
     progress::ProgressSink,
+    safe_fs::{create_dirs_inside, create_temp_in, sync_dir},
     setup::file_digest,
 };
 
@@ -123,24 +126,43 @@ fn place_photo(
     out_root: &Path,
     transfer: Transfer,
 ) -> (Vec<OpOutcome>, Option<io::Result<()>>) {
+    let mut dsts: Vec<PathBuf> = Vec::new();
     let outcomes: Vec<OpOutcome> = group
         .iter()
         .map(|op| {
-            let dst = out_root.join(&op.dst);
-            match transfer {
-                Transfer::Copy | Transfer::Move => place(&op.src, &dst),
-                Transfer::Hardlink => link(&op.src, &dst, |s, d| fs::hard_link(s, d)),
-                Transfer::Symlink => link(&op.src, &dst, symlink),
-            }
-            .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())))
+            place_one(&op.src, out_root, &op.dst, transfer, &mut dsts)
+                .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())))
         })
         .collect();
     let all_placed = outcomes.iter().all(|o| !matches!(o, OpOutcome::Failed(_)));
-    let removed = (transfer == Transfer::Move && all_placed).then(|| {
-        let dsts: Vec<PathBuf> = group.iter().map(|op| out_root.join(&op.dst)).collect();
-        remove_verified(&group[0].src, &dsts)
-    });
+    let removed = (transfer == Transfer::Move && all_placed && dsts.len() == group.len())
+        .then(|| remove_verified(&group[0].src, &dsts));
     (outcomes, removed)
+}
+
+/// Places one op at `out_root/rel`, creating its folders inside `out_root` without following
+/// any link found there; pushes the destination's path onto `dsts` once it is in place.
+fn place_one(
+    src: &Path,
+    out_root: &Path,
+    rel: &Path,
+    transfer: Transfer,
+    dsts: &mut Vec<PathBuf>,
+) -> io::Result<OpOutcome> {
+    let name = rel
+        .file_name()
+        .ok_or_else(|| io::Error::other("a destination needs a file name"))?;
+    let dir = create_dirs_inside(out_root, rel.parent().unwrap_or(Path::new("")))?;
+    let dst = dir.join(name);
+    let outcome = match transfer {
+        Transfer::Copy | Transfer::Move => place(src, &dst, transfer)?,
+        Transfer::Hardlink => link(src, &dst, transfer, |s, d| fs::hard_link(s, d))?,
+        Transfer::Symlink => link(src, &dst, transfer, symlink)?,
+    };
+    if !matches!(outcome, OpOutcome::Failed(_)) {
+        dsts.push(dst);
+    }
+    Ok(outcome)
 }
 
 #[cfg(unix)]
@@ -159,34 +181,69 @@ fn symlink(_: &Path, _: &Path) -> io::Result<()> {
 fn link(
     src: &Path,
     dst: &Path,
+    transfer: Transfer,
     make: impl Fn(&Path, &Path) -> io::Result<()>,
 ) -> io::Result<OpOutcome> {
-    if let Some(parent) = dst.parent() {
-        fs::create_dir_all(parent)?;
-    }
     match make(src, dst) {
         Ok(()) => Ok(OpOutcome::Copied),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            if fs::read_link(dst).is_ok_and(|target| target == src) {
-                Ok(OpOutcome::AlreadyPresent)
-            } else {
-                existing_outcome(src, dst)
-            }
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing_outcome(src, dst, transfer),
         Err(e) => Err(e),
     }
 }
 
-/// Removes `src` once every copy matches it by size and sha256.
+/// Whether two files are one and the same (a hard link of each other).
+fn same_inode(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
+/// Removes `src` only once every copy is a regular file (not a link), on another inode than
+/// `src`, with the same size and sha256, and every copy's folder is synced to disk.
 fn remove_verified(src: &Path, copies: &[PathBuf]) -> io::Result<()> {
+    let src_meta = fs::symlink_metadata(src)?;
+    if !src_meta.is_file() {
+        return Err(io::Error::other(
+            "the source is not a regular file; it is kept",
+        ));
+    }
     let want = file_digest(src)?;
+    let mut dirs: Vec<&Path> = Vec::new();
     for c in copies {
+        let meta = fs::symlink_metadata(c)?;
+        if !meta.is_file() {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file (a link?), so not a copy; source not removed",
+                c.display()
+            )));
+        }
+        if same_inode(&src_meta, &meta) {
+            return Err(io::Error::other(format!(
+                "{} is a hard link to the source, not a copy; source not removed (remove the link and re-run to copy)",
+                c.display()
+            )));
+        }
         if file_digest(c)? != want {
             return Err(io::Error::other(format!(
                 "{} does not match the source; source not removed",
                 c.display()
             )));
         }
+        if let Some(dir) = c.parent() {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    for dir in dirs {
+        sync_dir(dir)?;
     }
     fs::remove_file(src)
 }
@@ -209,7 +266,32 @@ fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {
     }
 }
 
-fn existing_outcome(src: &Path, dst: &Path) -> io::Result<OpOutcome> {
+/// What an existing `dst` means. A link is never followed: only a `--symlink` run's own link
+/// to `src` counts as present. With `--move` only a regular file on another inode than `src`
+/// with the same bytes does, since the source is removed next.
+fn existing_outcome(src: &Path, dst: &Path, transfer: Transfer) -> io::Result<OpOutcome> {
+    let meta = fs::symlink_metadata(dst)?;
+    if meta.file_type().is_symlink() {
+        if transfer == Transfer::Symlink && fs::read_link(dst)? == src {
+            return Ok(OpOutcome::AlreadyPresent);
+        }
+        return Ok(OpOutcome::Failed(format!(
+            "{} is a symbolic link, not a copy; it is not followed or replaced (remove it and re-run)",
+            dst.display()
+        )));
+    }
+    if !meta.is_file() {
+        return Ok(OpOutcome::Failed(format!(
+            "{} is in the way and not a file; not overwritten",
+            dst.display()
+        )));
+    }
+    if transfer == Transfer::Move && same_inode(&fs::symlink_metadata(src)?, &meta) {
+        return Ok(OpOutcome::Failed(format!(
+            "{} is a hard link to the source, not a copy; the source is kept (remove the link and re-run)",
+            dst.display()
+        )));
+    }
     Ok(if same_contents(src, dst)? {
         OpOutcome::AlreadyPresent
     } else {
@@ -220,16 +302,7 @@ fn existing_outcome(src: &Path, dst: &Path) -> io::Result<OpOutcome> {
     })
 }
 
-/// Suffix of copies in progress; any left by a killed run are removed by the next one.
-pub const PARTIAL_SUFFIX: &str = ".po-partial";
-
-/// A short temporary name beside `dst` (short, so that it fits even when `dst`'s name is at the
-/// file system's limit).
-fn temp_name(dst: &Path) -> PathBuf {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    dst.with_file_name(format!(".{}-{n}{PARTIAL_SUFFIX}", std::process::id()))
-}
+pub use crate::safe_fs::PARTIAL_SUFFIX;
 
 /// Removes copies in progress left under `out` by a killed run; call only while holding the
 /// output directory's lock, when no other run can be writing there.
@@ -247,36 +320,35 @@ pub fn remove_stale_partials(out: &Path) -> usize {
         .count()
 }
 
-/// Copies `src` to `dst` unless `dst` exists; never replaces an existing file.
-pub fn place(src: &Path, dst: &Path) -> io::Result<OpOutcome> {
+/// Copies `src` to `dst` (whose folder exists) unless `dst` exists; never replaces an existing
+/// file. The bytes go to an exclusive temporary file, are synced, then linked into place.
+pub fn place(src: &Path, dst: &Path, transfer: Transfer) -> io::Result<OpOutcome> {
     if dst.symlink_metadata().is_ok() {
-        return existing_outcome(src, dst);
+        return existing_outcome(src, dst, transfer);
     }
-    if let Some(parent) = dst.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let tmp = temp_name(dst);
-    let result = copy_then_link(src, &tmp, dst);
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    let (mut file, tmp) = create_temp_in(dir)?;
+    let result = copy_into(src, &mut file).and_then(|()| {
+        drop(file);
+        // hard_link fails with AlreadyExists instead of replacing, unlike rename.
+        fs::hard_link(&tmp, dst)
+    });
     let _ = fs::remove_file(&tmp);
     match result {
         Ok(()) => Ok(OpOutcome::Copied),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing_outcome(src, dst),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing_outcome(src, dst, transfer),
         Err(e) => Err(e),
     }
 }
 
-fn copy_then_link(src: &Path, tmp: &Path, dst: &Path) -> io::Result<()> {
-    fs::copy(src, tmp)?;
-    if let Ok(mtime) = fs::metadata(src).and_then(|m| m.modified()) {
+fn copy_into(src: &Path, file: &mut File) -> io::Result<()> {
+    let mut from = File::open(src)?;
+    io::copy(&mut from, file)?;
+    if let Ok(mtime) = from.metadata().and_then(|m| m.modified()) {
         // Keeping the taken-at time on the copy is a courtesy; failing to is not an error.
-        let _ = File::options()
-            .write(true)
-            .open(tmp)
-            .and_then(|f| f.set_modified(mtime));
+        let _ = file.set_modified(mtime);
     }
-    File::open(tmp)?.sync_all()?;
-    // hard_link fails with AlreadyExists instead of replacing, unlike rename.
-    fs::hard_link(tmp, dst)
+    file.sync_all()
 }
 
 #[cfg(test)]

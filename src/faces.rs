@@ -165,6 +165,7 @@ pub fn analyse(
     } else {
         backend.embed(&aligned)?
     };
+    check_embeddings(&embeddings, backend.info().embedder_model.as_str())?;
     let faces = kept
         .into_iter()
         .zip(embeddings)
@@ -185,9 +186,36 @@ pub fn analyse(
     })
 }
 
+/// A non-finite embedding (NaN or infinity) would make every distance to it meaningless: the
+/// photo fails with that cause instead of reaching the clustering.
+pub fn check_embeddings(embeddings: &[Vec<f32>], model: &str) -> Result<(), BackendError> {
+    match embeddings
+        .iter()
+        .position(|e| e.is_empty() || e.iter().any(|x| !x.is_finite()))
+    {
+        Some(face) => Err(BackendError::Inference {
+            model: model.to_string(),
+            reason: format!(
+                "face {face}'s embedding is empty or not finite (NaN or infinity); this photo's faces are left out (try `--execution-provider cpu` or another model)"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_embeddings_are_refused_with_the_face() {
+        assert!(check_embeddings(&[vec![0.6, 0.8]], "m").is_ok());
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let err = check_embeddings(&[vec![0.6, 0.8], vec![bad, 0.0]], "m").unwrap_err();
+            assert!(err.to_string().contains("face 1"), "{err}");
+        }
+        assert!(check_embeddings(&[vec![]], "m").is_err());
+    }
 
     #[test]
     fn yaw_is_zero_frontal_and_grows_when_turned() {

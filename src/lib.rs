@@ -1,10 +1,12 @@
-//! photo_organizer sorts a photo library into one folder per person. The pipeline is a chain of
-//! functions, each from one plain type to the next: [`scan`] walks the library into `PhotoRef`s,
-//! [`decode`] turns bytes into oriented RGB (a rayon pool), one inference thread runs the face
-//! backend ([`faces`]: detect, [`align`], embed), [`cluster`] groups the embeddings into people,
-//! [`plan`] decides every destination without touching the disk, [`execute`] copies (never
-//! overwriting, never touching the source), and [`report`] writes the summary and
-//! `manifest.json`. [`app`] wires the stages; [`setup`] fetches the runtime and models.
+//! photo_organizer sorts a photo library into one folder per person. The organize pipeline
+//! ([`pipeline`]) is a chain of stage functions, each from one plain type to the next: scan the
+//! library, hash it, analyse what the cache lacks (a rayon decode pool feeding inference
+//! workers that each own a face backend: detect, [`align`], embed), [`cluster`] the embeddings,
+//! identify people with stable ids ([`people`]), [`plan`] every destination without touching
+//! the disk, [`execute`] the plan (never overwriting, never writing outside OUT, never touching
+//! the source unless `--move`), and [`report`] the summary, `manifest.json` and `report.html`.
+//! [`app`] dispatches to one module per command ([`commands`]); [`setup`] fetches the runtime
+//! and models.
 
 pub mod align;
 pub mod app;
@@ -16,6 +18,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod decisions;
 pub mod decode;
 pub mod doctor;
 pub mod eval;
@@ -23,6 +26,7 @@ pub mod execute;
 pub mod exif;
 pub mod exit;
 pub mod faces;
+pub mod fuzzing;
 pub mod lock;
 pub mod models;
 pub mod paths;
@@ -32,6 +36,7 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod rng;
+pub mod safe_fs;
 pub mod scan;
 pub mod setup;
 pub mod simd;

@@ -153,25 +153,134 @@ pub fn one_face_per_person_per_photo(
     }
 }
 
-/// A person's folder: their name made safe for any file system, else `person_NNN`.
+/// Longest folder name made from a person's name, in bytes (cut at a character boundary).
+pub const MAX_FOLDER_NAME_BYTES: usize = 100;
+
+/// Names of files the tool keeps at the top of the output directory; no person may be called so.
+pub const RESERVED_NAMES: &[&str] = &["manifest.json", "report.html", "people.json"];
+
+/// Unicode format characters (general category Cf, Unicode 15.1): invisible, and some (U+202E)
+/// make a name display as something else.
+fn is_format_char(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
+/// Why a name cannot be given to a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a person's name cannot be empty (or only invisible characters)")]
+    Empty,
+    #[error(
+        "{0:?} is reserved: the output directory keeps a file of that name; choose another name"
+    )]
+    Reserved(String),
+    #[error("{0:?} starts with `{1}`: folders starting with `_` or `.` are the tool's own or hidden; choose another name")]
+    LeadingMark(String, char),
+    #[error("the name is {0} bytes long; at most {max} (it becomes a folder name): choose a shorter one", max = MAX_FOLDER_NAME_BYTES)]
+    TooLong(usize),
+}
+
+/// A name as given to `people name`, checked: control and format characters (Unicode Cc, Cf)
+/// removed, surrounding space trimmed; refused when empty, reserved, starting with `_` or `.`,
+/// or longer than [`MAX_FOLDER_NAME_BYTES`]. Path separators are kept in the name and replaced in
+/// its folder ([`folder_name`]).
+pub fn check_name(name: &str) -> Result<String, NameError> {
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !is_format_char(*c))
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if cleaned == ".."
+        || RESERVED_NAMES
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(cleaned))
+    {
+        return Err(NameError::Reserved(cleaned.to_string()));
+    }
+    if let Some(c @ ('_' | '.')) = cleaned.chars().next() {
+        return Err(NameError::LeadingMark(cleaned.to_string(), c));
+    }
+    if cleaned.len() > MAX_FOLDER_NAME_BYTES {
+        return Err(NameError::TooLong(cleaned.len()));
+    }
+    Ok(cleaned.to_string())
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut_at_char_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Two people become one: the kept person's name, else the other's. Two different names need
+/// `force` (then the kept person's wins).
+pub fn merged_name(
+    keep: (u32, Option<&str>),
+    other: (u32, Option<&str>),
+    force: bool,
+) -> Result<Option<String>, MergeConflict> {
+    match (keep.1, other.1) {
+        (Some(a), Some(b)) if a != b && !force => Err(MergeConflict {
+            keep: keep.0,
+            keep_name: a.to_string(),
+            other: other.0,
+            other_name: b.to_string(),
+        }),
+        (Some(a), _) => Ok(Some(a.to_string())),
+        (None, b) => Ok(b.map(str::to_string)),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("person {keep} is {keep_name:?} and person {other} is {other_name:?}; pass --force to merge them under {keep_name:?}, or rename one first (`people name`)")]
+pub struct MergeConflict {
+    pub keep: u32,
+    pub keep_name: String,
+    pub other: u32,
+    pub other_name: String,
+}
+
+/// A person's folder: their name made safe for any file system (separators and reserved
+/// characters replaced, control and format characters dropped, at most
+/// [`MAX_FOLDER_NAME_BYTES`]), else `person_NNN`.
 pub fn folder_name(id: u32, name: Option<&str>) -> String {
     let cleaned: String = name
         .unwrap_or("")
         .chars()
+        .filter(|c| !is_format_char(*c))
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
             c if c.is_control() => '_',
             c => c,
         })
-        .collect::<String>()
+        .collect::<String>();
+    let cleaned = cleaned
         .trim()
         .trim_start_matches(['.', '_'])
+        .trim_end_matches('.');
+    let cleaned = cut_at_char_boundary(cleaned, MAX_FOLDER_NAME_BYTES)
         .trim_end_matches('.')
-        .to_string();
-    if cleaned.is_empty() {
+        .trim_end();
+    let reserved = RESERVED_NAMES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(cleaned));
+    if cleaned.is_empty() || reserved {
         format!("person_{id:03}")
     } else {
-        cleaned
+        cleaned.to_string()
     }
 }
 
@@ -283,9 +392,60 @@ mod tests {
             (2, Some("alex".into())),
             (3, None),
         ]);
+        assert_eq!(folder_name(4, Some("manifest.json")), "person_004");
+        assert_eq!(folder_name(4, Some("Ada\u{202E}gpj.exe")), "Adagpj.exe");
+        let long = "é".repeat(80);
+        let cut = folder_name(4, Some(&long));
+        assert_eq!(cut.len(), 100);
+        assert!(long.starts_with(&cut));
         let f = folder_names(&names);
         assert_eq!(f[&1], "Alex");
         assert_eq!(f[&2], "alex (2)");
         assert_eq!(f[&3], "person_003");
+    }
+
+    #[test]
+    fn names_are_checked_with_the_reason() {
+        assert_eq!(check_name("  Ada\u{202E}\u{7}  ").unwrap(), "Ada");
+        assert_eq!(check_name("AC/DC").unwrap(), "AC/DC");
+        assert_eq!(check_name("\u{200B}"), Err(NameError::Empty));
+        for reserved in ["manifest.json", "Report.HTML", "people.json", ".."] {
+            assert!(
+                matches!(check_name(reserved), Err(NameError::Reserved(_))),
+                "{reserved}"
+            );
+        }
+        assert!(matches!(
+            check_name("_x"),
+            Err(NameError::LeadingMark(_, '_'))
+        ));
+        assert!(matches!(
+            check_name(".x"),
+            Err(NameError::LeadingMark(_, '.'))
+        ));
+        assert_eq!(check_name(&"a".repeat(101)), Err(NameError::TooLong(101)));
+        assert!(check_name(&"a".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn merging_keeps_one_name() {
+        assert_eq!(
+            merged_name((1, None), (2, Some("Bo")), false),
+            Ok(Some("Bo".into()))
+        );
+        assert_eq!(
+            merged_name((1, Some("Al")), (2, None), false),
+            Ok(Some("Al".into()))
+        );
+        assert_eq!(
+            merged_name((1, Some("Al")), (2, Some("Al")), false),
+            Ok(Some("Al".into()))
+        );
+        assert!(merged_name((1, Some("Al")), (2, Some("Bo")), false).is_err());
+        assert_eq!(
+            merged_name((1, Some("Al")), (2, Some("Bo")), true),
+            Ok(Some("Al".into()))
+        );
+        assert_eq!(merged_name((1, None), (2, None), false), Ok(None));
     }
 }

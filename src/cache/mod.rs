@@ -19,15 +19,27 @@ pub const DB_NAME: &str = "library.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("cannot open the cache database {path}: {source}")]
+    #[error(
+        "cannot open {path} (check that it is readable and writable, or pass another --cache-dir)"
+    )]
     Open {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
+    #[error("{path} is damaged ({why}) and could not be moved aside (move or delete it yourself, or pass another --cache-dir)")]
+    Damaged {
+        path: PathBuf,
+        why: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    #[error("cache database error: {0}")]
+    #[error(
+        "cache database error (if it persists, move {} aside or pass another --cache-dir)",
+        DB_NAME
+    )]
     Sql(#[from] rusqlite::Error),
 }
 
@@ -64,16 +76,135 @@ pub type FaceKey = (String, u32);
 
 pub struct Cache {
     conn: Connection,
+    recovery_note: Option<String>,
+}
+
+enum Opened {
+    /// The file is not a readable, consistent database: move it aside.
+    Damaged(String),
+    /// Anything else (permissions, a newer schema): an error for the user.
+    Failed(CacheError),
+}
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Opens `path`, sets it up, checks it (`PRAGMA quick_check`: every page read once, indexes not
+/// cross-checked) and migrates it.
+fn open_checked(path: &Path) -> Result<Connection, Opened> {
+    let classify = |source: rusqlite::Error| {
+        if is_damage(&source) {
+            Opened::Damaged(source.to_string())
+        } else {
+            Opened::Failed(CacheError::Open {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut conn = Connection::open(path).map_err(classify)?;
+    // Another run using the same cache waits for the lock instead of failing.
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(classify)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(classify)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(classify)?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(classify)?;
+    if check != "ok" {
+        return Err(Opened::Damaged(format!("integrity check: {check}")));
+    }
+    match migrations::migrate(&mut conn) {
+        Ok(()) => Ok(conn),
+        Err(MigrationError::Sql(e)) => Err(classify(e)),
+        Err(e) => Err(Opened::Failed(e.into())),
+    }
+}
+
+/// Renames a damaged database (and its WAL and shared-memory files) to
+/// `<name>.damaged-<unix time>`, never replacing an earlier one.
+fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut n = 0;
+    let aside = loop {
+        let suffix = if n == 0 {
+            format!("damaged-{secs}")
+        } else {
+            format!("damaged-{secs}-{n}")
+        };
+        let candidate = path.with_extension(format!("sqlite.{suffix}"));
+        if candidate.symlink_metadata().is_err() {
+            break candidate;
+        }
+        n += 1;
+    };
+    std::fs::rename(path, &aside)?;
+    for side in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(side);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(side);
+        let from = PathBuf::from(from);
+        if from.exists() {
+            std::fs::rename(&from, PathBuf::from(to))?;
+        }
+    }
+    Ok(aside)
 }
 
 fn f32s_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn blob_to_f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
+/// `None` unless `b` is a whole number of finite little-endian f32s.
+fn blob_to_f32s(b: &[u8]) -> Option<Vec<f32>> {
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    let v: Vec<f32> = b
+        .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+        .collect();
+    v.iter().all(|x| x.is_finite()).then_some(v)
+}
+
+/// A face's bbox, landmarks and embedding as decoded from the cache.
+pub type DecodedFace = ([f32; 4], [[f32; 2]; 5], Vec<f32>);
+
+/// A face's geometry and embedding from their stored blobs: `None` for any blob of the wrong
+/// length, a non-finite value or an empty embedding, so that damaged cache content is a miss
+/// (the photo is analysed again), never a panic or a poisoned clustering.
+pub fn decode_face_blobs(bbox: &[u8], landmarks: &[u8], embedding: &[u8]) -> Option<DecodedFace> {
+    let bbox: [f32; 4] = blob_to_f32s(bbox)?.try_into().ok()?;
+    let lm: [f32; 10] = blob_to_f32s(landmarks)?.try_into().ok()?;
+    let embedding = blob_to_f32s(embedding)?;
+    if embedding.is_empty() {
+        return None;
+    }
+    Some((
+        bbox,
+        std::array::from_fn(|i| [lm[2 * i], lm[2 * i + 1]]),
+        embedding,
+    ))
+}
+
+/// Whether a query failed on what a row holds (a value of the wrong type or range) rather than
+/// on the database itself.
+fn is_content_error(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    )
 }
 
 fn mtime_ns(mtime: Option<std::time::SystemTime>) -> i64 {
@@ -83,33 +214,72 @@ fn mtime_ns(mtime: Option<std::time::SystemTime>) -> i64 {
 }
 
 impl Cache {
+    /// Opens (or creates) the store in `dir`. A damaged database (one SQLite cannot read, that
+    /// fails `PRAGMA quick_check`, or an empty file where a database was) is moved aside to
+    /// `library.sqlite.damaged-<unix time>` and a new one started: [`Cache::recovery_note`]
+    /// then says so. People's names and decisions come back from each output directory's
+    /// `people.json` ([`crate::decisions`]).
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
         let path = dir.join(DB_NAME);
-        let open_err = |source| CacheError::Open {
-            path: path.clone(),
-            source,
-        };
         std::fs::create_dir_all(dir).map_err(|e| CacheError::Open {
             path: path.clone(),
             source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
         })?;
-        let mut conn = Connection::open(&path).map_err(open_err)?;
-        // Another run using the same cache waits for the lock instead of failing.
-        conn.busy_timeout(Duration::from_secs(60))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        migrations::migrate(&mut conn)?;
-        Ok(Self { conn })
+        let empty = std::fs::metadata(&path).is_ok_and(|m| m.len() == 0);
+        let damage = if empty {
+            Some("it is empty (0 bytes)".to_string())
+        } else {
+            match open_checked(&path) {
+                Ok(conn) => {
+                    return Ok(Self {
+                        conn,
+                        recovery_note: None,
+                    })
+                }
+                Err(Opened::Damaged(why)) => Some(why),
+                Err(Opened::Failed(e)) => return Err(e),
+            }
+        };
+        let why = damage.unwrap_or_default();
+        let aside = move_aside(&path).map_err(|e| CacheError::Damaged {
+            path: path.clone(),
+            why: why.clone(),
+            source: e,
+        })?;
+        let conn = match open_checked(&path) {
+            Ok(conn) => conn,
+            Err(Opened::Damaged(why)) => {
+                return Err(CacheError::Open {
+                    path,
+                    source: rusqlite::Error::ToSqlConversionFailure(why.into()),
+                })
+            }
+            Err(Opened::Failed(e)) => return Err(e),
+        };
+        Ok(Self {
+            conn,
+            recovery_note: Some(format!(
+                "the cache database {} was damaged ({why}); it was moved to {} and a new one started (photos are analysed again; names and decisions come back from each output's people.json)",
+                path.display(),
+                aside.display()
+            )),
+        })
+    }
+
+    /// Set when [`Cache::open`] found the database damaged and started a new one: what
+    /// happened and where the old one went, for the user.
+    pub fn recovery_note(&self) -> Option<&str> {
+        self.recovery_note.as_deref()
     }
 
     /// In-memory store, for tests.
     pub fn in_memory() -> Result<Self, CacheError> {
         let mut conn = Connection::open_in_memory()?;
         migrations::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            recovery_note: None,
+        })
     }
 
     /// The content hash recorded for `path` if its size and modification time are unchanged.
@@ -151,7 +321,20 @@ impl Cache {
         Ok(())
     }
 
+    /// The stored analysis, or `None` when there is none or what is stored is damaged (then the
+    /// photo is analysed again and the damaged rows replaced).
     pub fn analysis(
+        &self,
+        sha256: &str,
+        model_key: &str,
+    ) -> Result<Option<StoredAnalysis>, CacheError> {
+        match self.stored_analysis(sha256, model_key) {
+            Err(CacheError::Sql(e)) if is_content_error(&e) => Ok(None),
+            other => other,
+        }
+    }
+
+    fn stored_analysis(
         &self,
         sha256: &str,
         model_key: &str,
@@ -173,18 +356,25 @@ impl Cache {
         )?;
         let faces = stmt
             .query_map(params![sha256, model_key], |r| {
-                let bbox = blob_to_f32s(&r.get::<_, Vec<u8>>(0)?);
-                let lm = blob_to_f32s(&r.get::<_, Vec<u8>>(2)?);
-                Ok(StoredFace {
-                    bbox: [bbox[0], bbox[1], bbox[2], bbox[3]],
-                    score: r.get(1)?,
-                    landmarks: std::array::from_fn(|i| [lm[2 * i], lm[2 * i + 1]]),
-                    embedding: blob_to_f32s(&r.get::<_, Vec<u8>>(3)?),
-                    thumb: r.get(4)?,
-                })
+                let blobs = decode_face_blobs(
+                    &r.get::<_, Vec<u8>>(0)?,
+                    &r.get::<_, Vec<u8>>(2)?,
+                    &r.get::<_, Vec<u8>>(3)?,
+                );
+                let score: f32 = r.get(1)?;
+                Ok(blobs
+                    .filter(|_| score.is_finite())
+                    .map(|(bbox, landmarks, embedding)| StoredFace {
+                        bbox,
+                        score,
+                        landmarks,
+                        embedding,
+                        thumb: r.get(4).ok().flatten(),
+                    }))
             })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(StoredAnalysis {
+            .collect::<Result<Option<Vec<_>>, _>>()?;
+        // One damaged face makes the whole photo a miss: its faces are numbered by position.
+        Ok(faces.map(|faces| StoredAnalysis {
             width,
             height,
             date_taken,
@@ -255,6 +445,23 @@ impl Cache {
         let rows = stmt
             .query_map(params![collection, model_key], |r| {
                 Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Every assignment of a collection, under every model key: (model key, face, person).
+    pub fn all_assignments(
+        &self,
+        collection: &str,
+    ) -> Result<Vec<(String, FaceKey, u32)>, CacheError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT model_key, sha256, idx, person FROM assignments WHERE collection = ?1
+             ORDER BY model_key, sha256, idx",
+        )?;
+        let rows = stmt
+            .query_map(params![collection], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?), r.get(3)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)

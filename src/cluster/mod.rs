@@ -233,14 +233,17 @@ pub fn cluster_gated(
     good: &[bool],
     params: ClusterParams,
 ) -> Result<Vec<Option<usize>>, ClusterError> {
-    let seeds: Vec<usize> = (0..embeddings.len()).filter(|&i| good[i]).collect();
+    let usable = usable_embeddings(embeddings);
+    let seeds: Vec<usize> = (0..embeddings.len())
+        .filter(|&i| good[i] && usable[i])
+        .collect();
     let seed_vectors: Vec<Vec<f32>> = seeds.iter().map(|&i| embeddings[i].clone()).collect();
     let seed_labels = cluster(&seed_vectors, params)?;
     let mut labels = vec![None; embeddings.len()];
     for (&i, l) in seeds.iter().zip(&seed_labels) {
         labels[i] = *l;
     }
-    for i in (0..embeddings.len()).filter(|&i| !good[i]) {
+    for i in (0..embeddings.len()).filter(|&i| !good[i] && usable[i]) {
         let nearest = seeds
             .iter()
             .zip(&seed_labels)
@@ -251,6 +254,24 @@ pub fn cluster_gated(
             .map(|(_, l)| l);
     }
     Ok(labels)
+}
+
+/// Which embeddings can take part: finite, and as long as most are. The face stage and the
+/// cache already refuse the others, so this guard only keeps one bad vector from stopping the
+/// clustering of everyone: such a face stays unassigned.
+pub fn usable_embeddings(embeddings: &[Vec<f32>]) -> Vec<bool> {
+    let mut lengths: std::collections::BTreeMap<usize, usize> = Default::default();
+    for e in embeddings {
+        *lengths.entry(e.len()).or_default() += 1;
+    }
+    let common = lengths
+        .iter()
+        .max_by_key(|(len, n)| (**n, std::cmp::Reverse(**len)))
+        .map_or(0, |(len, _)| *len);
+    embeddings
+        .iter()
+        .map(|e| e.len() == common && e.iter().all(|x| x.is_finite()))
+        .collect()
 }
 
 fn distance(a: &[f32], b: &[f32]) -> f32 {
@@ -377,6 +398,20 @@ mod tests {
         v[axis] += 1.0;
         po_backend_api::l2_normalize(&mut v);
         v
+    }
+
+    #[test]
+    fn one_non_finite_embedding_leaves_only_that_face_out() {
+        let mut data: Vec<Vec<f32>> = (0..6).map(|j| near(0, j)).collect();
+        data.extend((0..6).map(|j| near(1, j)));
+        let clean = cluster_gated(&data, &[true; 12], ClusterParams::default()).unwrap();
+        data.push(vec![f32::NAN; 16]);
+        data.push(vec![0.5; 3]);
+        let good = [true; 14];
+        let labels = cluster_gated(&data, &good, ClusterParams::default()).unwrap();
+        assert_eq!(labels[..12], clean[..]);
+        assert_eq!(labels[12..], [None, None]);
+        assert!(labels[..12].iter().all(Option::is_some), "{labels:?}");
     }
 
     #[test]

@@ -19,7 +19,12 @@ use crate::{
 };
 
 fn open_cache(dir: &Path) -> anyhow::Result<Cache> {
-    Cache::open(dir).with_context(|| format!("cannot use the cache in {}", dir.display()))
+    let cache =
+        Cache::open(dir).with_context(|| format!("cannot use the cache in {}", dir.display()))?;
+    cache
+        .recovery_note()
+        .inspect(|note| eprintln!("warning: {note}"));
+    Ok(cache)
 }
 
 /// Bars on a terminal, plain lines otherwise.

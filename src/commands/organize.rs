@@ -42,6 +42,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
     let progress = progress_sink(c.progress);
     let progress = progress.as_ref();
     let mut cache = open_cache(cache_dir)?;
+    crate::decisions::restore(&mut cache, &c.collection)?.inspect(|n| eprintln!("{n}"));
     let model_key = model_key(c);
 
     let library = scan_library(c, progress);
@@ -65,6 +66,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
             &people,
             &state,
         )?;
+        crate::decisions::save(&cache, &c.collection)?;
     }
     let placement = place(&library, &analyses, &people, c);
 

@@ -15,6 +15,7 @@ use super::open_cache;
 
 pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
     let mut cache = open_cache(&config.cache_dir)?;
+    crate::decisions::restore(&mut cache, &p.collection)?.inspect(|n| eprintln!("{n}"));
     let stats = cache.person_stats(&p.collection)?;
     let exists = |id: u32| stats.iter().any(|s| s.id == id);
     let missing = |id: u32| {
@@ -66,7 +67,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 .iter()
                 .find(|s| s.id == *id)
                 .and_then(|s| s.name.clone());
-            cache.set_name(&p.collection, *id, Some(name))?;
+            crate::decisions::set_name(&mut cache, &p.collection, *id, name)?;
             // Rename the folder now, if that replaces nothing; otherwise the next run fills
             // the new one.
             let out = Path::new(&p.collection);
@@ -79,13 +80,13 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             }
             eprintln!("person {id} is now {name:?} (folder {})", to.display());
         }
-        PeopleAction::Merge { keep, other } => {
+        PeopleAction::Merge { keep, other, force } => {
             for id in [keep, other] {
                 if !exists(*id) {
                     return Err(missing(*id));
                 }
             }
-            cache.merge(&p.collection, *keep, *other)?;
+            crate::decisions::merge(&mut cache, &p.collection, *keep, *other, *force)?;
             eprintln!("person {other} merged into {keep}; re-run to update the folders");
         }
         PeopleAction::Reject { id, photo, face } => {
@@ -109,6 +110,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             for f in &faces {
                 cache.reject(&p.collection, &(sha.clone(), *f), *id)?;
             }
+            crate::decisions::save(&cache, &p.collection)?;
             eprintln!(
                 "face(s) {faces:?} of {} will not be put in person {id} again; re-run to update the folders",
                 photo.display()

@@ -3,7 +3,7 @@
 //! thumbnails, name or id, counts and links to the copies; the faces that matched nobody; the
 //! device that ran, timings and every error.
 
-use std::{fmt::Write as _, fs, io, path::Path};
+use std::{fmt::Write as _, io, path::Path};
 
 use super::{Manifest, PhotoStatus};
 
@@ -212,9 +212,7 @@ pub fn write_report(
     unknown_thumbs: &[Vec<u8>],
 ) -> io::Result<()> {
     let path = out.join(REPORT_NAME);
-    let tmp = out.join(format!(".{REPORT_NAME}.{}.partial", std::process::id()));
-    fs::write(&tmp, render(manifest, thumbs, unknown_thumbs))?;
-    fs::rename(&tmp, path)
+    crate::safe_fs::write_atomic(&path, render(manifest, thumbs, unknown_thumbs).as_bytes())
 }
 
 #[cfg(test)]

@@ -128,14 +128,13 @@ pub struct Manifest {
     pub errors: Vec<PhotoError>,
 }
 
-/// Writes `OUT/manifest.json` through a temporary file, so a reader never sees half of it.
+/// Writes `OUT/manifest.json` atomically ([`crate::safe_fs::write_atomic`]): a reader never
+/// sees half of it, and a link planted at a temporary name or at the manifest is not followed.
 pub fn write_manifest(out: &Path, manifest: &Manifest) -> io::Result<PathBuf> {
     fs::create_dir_all(out)?;
     let path = out.join(MANIFEST_NAME);
-    let tmp = out.join(format!(".{MANIFEST_NAME}.{}.partial", std::process::id()));
     let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
-    fs::write(&tmp, json)?;
-    fs::rename(&tmp, &path)?;
+    crate::safe_fs::write_atomic(&path, &json)?;
     Ok(path)
 }
 

@@ -10,5 +10,6 @@ mod limits;
 mod organize;
 mod quality;
 mod robustness;
+mod safety;
 mod tract;
 mod util;
