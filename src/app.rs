@@ -912,6 +912,18 @@ fn organize(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Resu
     let mut ids = identify(&face_keys, &labels, &known_faces, &state);
     let vectors: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
     one_face_per_person_per_photo(&mut ids.person_of_face, &face_owner, &vectors);
+    let doubtful = crate::attach::doubtful_faces(&analyses, &face_owner, &face_keys);
+    crate::attach::attach_unknown_faces(
+        &mut ids.person_of_face,
+        crate::attach::Faces {
+            embeddings: &vectors,
+            photo: &face_owner,
+            doubtful: &doubtful,
+        },
+        |f, p| state.rejections.contains(&(face_keys[f].clone(), p)),
+        &Default::default(),
+        &crate::attach::DEFAULT_ATTACH,
+    );
     if !c.dry_run {
         let assigned: Vec<(FaceKey, u32)> = face_keys
             .iter()
@@ -1446,6 +1458,14 @@ fn run_bench(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result
             "cluster {:>8} faces  {:>8.1}s  peak {:>7.0} MB  {} people, pairwise F {:.3}",
             f.faces, f.seconds, f.peak_rss_mb, f.people_found, f.pairwise_f
         )?;
+        writeln!(
+            out,
+            "  attach {:>7.2}s  {} faces attached, pairwise P {:.3} F {:.3} after",
+            f.attach_seconds,
+            f.attached,
+            f.pairwise_precision_after_attach,
+            f.pairwise_f_after_attach
+        )?;
     }
     writeln!(out, "wrote {}/bench.json and bench.svg", b.out.display())?;
     Ok(ExitCode::SUCCESS)
@@ -1482,19 +1502,34 @@ fn run_eval(
     );
     let vectors: Vec<&[f32]> = a.embeddings.iter().map(Vec::as_slice).collect();
     one_face_per_person_per_photo(&mut ids.person_of_face, &a.face_owner, &vectors);
-    let mut largest: HashMap<usize, (f32, Option<u32>)> = HashMap::new();
-    for ((owner, key), person) in a
+    let before = ids.person_of_face.clone();
+    let doubtful = crate::attach::doubtful_faces(&a.analyses, &a.face_owner, &a.face_keys);
+    let outcomes = crate::attach::attach_unknown_faces(
+        &mut ids.person_of_face,
+        crate::attach::Faces {
+            embeddings: &vectors,
+            photo: &a.face_owner,
+            doubtful: &doubtful,
+        },
+        |_, _| false,
+        &Default::default(),
+        &crate::attach::DEFAULT_ATTACH,
+    );
+    let mut largest: HashMap<usize, (f32, Option<u32>, usize)> = HashMap::new();
+    for (face, ((owner, key), person)) in a
         .face_owner
         .iter()
         .zip(&a.face_keys)
         .zip(&ids.person_of_face)
+        .enumerate()
     {
         let bbox = a.analyses[owner].faces[key.1 as usize].bbox;
         let width = bbox[2] - bbox[0];
-        if largest.get(owner).is_none_or(|(w, _)| width > *w) {
-            largest.insert(*owner, (width, *person));
+        if largest.get(owner).is_none_or(|(w, _, _)| width > *w) {
+            largest.insert(*owner, (width, *person, face));
         }
     }
+    let (mut outcome_of_item, mut before_attach) = (Vec::new(), Vec::new());
     let mut identities: Vec<String> = Vec::new();
     let (mut truth, mut predicted, mut names) = (Vec::new(), Vec::new(), Vec::new());
     let mut false_people: Vec<String> = Vec::new();
@@ -1512,7 +1547,8 @@ fn run_eval(
         let Some(label) = label.filter(|_| item.photo.rel_path.components().count() > 1) else {
             continue;
         };
-        let person = largest.get(&i).and_then(|(_, p)| *p);
+        let person = largest.get(&i).and_then(|(_, p, _)| *p);
+        let face = largest.get(&i).map(|(_, _, f)| *f);
         let name = item.photo.rel_path.display().to_string();
         if label.starts_with('_') {
             if person.is_some() {
@@ -1532,11 +1568,21 @@ fn run_eval(
         };
         truth.push(id);
         predicted.push(person.map(|p| p as usize));
+        outcome_of_item.push(face.map(|f| outcomes[f]));
+        before_attach.push(face.and_then(|f| before[f]).map(|p| p as usize));
         names.push(name);
     }
     let scores = crate::eval::score(&truth, &predicted);
     let merges = crate::eval::worst_merges(&truth, &predicted, &names, 5);
     let splits = crate::eval::worst_splits(&truth, &predicted, &names, 5);
+    let unknowns = crate::eval::unknowns_by_identity(
+        &truth,
+        &predicted,
+        &outcome_of_item,
+        &names,
+        &identities,
+    );
+    let scores_before_attach = crate::eval::score(&truth, &before_attach);
     if json {
         print_json(&serde_json::json!({
             "photos": truth.len(),
@@ -1544,6 +1590,8 @@ fn run_eval(
             "no_face_found": missed,
             "distractors_in_a_person": false_people,
             "scores": scores,
+            "scores_before_attach": scores_before_attach,
+            "unknown_by_identity": unknowns,
             "worst_merges": merges,
             "worst_splits": splits,
             "photo_errors": a.photo_errors.len(),
@@ -1602,6 +1650,17 @@ fn run_eval(
         }
         for f in &false_people {
             writeln!(out, "distractor given a person: {f}")?;
+        }
+        writeln!(
+            out,
+            "before the attachment step: pairwise {:.3} / {:.3} / {:.3}, BCubed F {:.3}",
+            scores_before_attach.pairwise_precision,
+            scores_before_attach.pairwise_recall,
+            scores_before_attach.pairwise_f,
+            scores_before_attach.bcubed_f
+        )?;
+        for line in crate::eval::unknowns_text(&unknowns) {
+            writeln!(out, "{line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

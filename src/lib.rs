@@ -8,6 +8,7 @@
 
 pub mod align;
 pub mod app;
+pub mod attach;
 pub mod bench;
 pub mod cache;
 pub mod cli;
