@@ -28,6 +28,16 @@ pub struct ClusterFigure {
     pub people_found: usize,
     /// Pairwise F against the identities the synthetic faces were drawn from.
     pub pairwise_f: f64,
+    /// The attachment step after clustering ([`crate::attach`]): its time (not in `seconds`),
+    /// faces it gave a person, and pairwise precision and F after it.
+    #[serde(default)]
+    pub attach_seconds: f64,
+    #[serde(default)]
+    pub attached: usize,
+    #[serde(default)]
+    pub pairwise_precision_after_attach: f64,
+    #[serde(default)]
+    pub pairwise_f_after_attach: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -98,12 +108,39 @@ pub fn cluster_figure(n: usize) -> Result<ClusterFigure, crate::cluster::Cluster
     let labels = crate::cluster::cluster(&vectors, crate::cluster::ClusterParams::default())?;
     let seconds = t.elapsed().as_secs_f64();
     let scores = crate::eval::score(&truth, &labels);
+    // Every face its own photo and good enough: the step's cost is the search for each noise
+    // face's nearest assigned faces.
+    let t = Instant::now();
+    let mut people: Vec<Option<u32>> = labels.iter().map(|l| l.map(|l| l as u32)).collect();
+    let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
+    let photo: Vec<usize> = (0..n).collect();
+    let outcomes = crate::attach::attach_unknown_faces(
+        &mut people,
+        crate::attach::Faces {
+            embeddings: &refs,
+            photo: &photo,
+            doubtful: &vec![false; n],
+        },
+        |_, _| false,
+        &Default::default(),
+        &crate::attach::DEFAULT_ATTACH,
+    );
+    let attach_seconds = t.elapsed().as_secs_f64();
+    let after: Vec<Option<usize>> = people.iter().map(|p| p.map(|p| p as usize)).collect();
+    let after_scores = crate::eval::score(&truth, &after);
     Ok(ClusterFigure {
         faces: n,
         seconds,
         peak_rss_mb: peak_rss_mb(),
         people_found: scores.people_found,
         pairwise_f: scores.pairwise_f,
+        attach_seconds,
+        attached: outcomes
+            .iter()
+            .filter(|o| matches!(o, crate::attach::Outcome::Attached { .. }))
+            .count(),
+        pairwise_precision_after_attach: after_scores.pairwise_precision,
+        pairwise_f_after_attach: after_scores.pairwise_f,
     })
 }
 

@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::attach::Outcome;
+
 /// Quality of one clustering against the truth. Every ratio is in `0.0..=1.0`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Scores {
@@ -277,6 +279,115 @@ pub fn worst_splits(
     splits.into_iter().map(|(_, split)| split).collect()
 }
 
+/// Why one identity's photos stayed unknown, counted per reason, so a user sees which threshold
+/// to move. A photo counts as its largest face, as in [`score`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Unknowns {
+    pub identity: String,
+    pub photos: usize,
+    /// Photos given a person by the attachment step (not by clustering).
+    pub attached: usize,
+    pub unknown: usize,
+    pub no_face_found: usize,
+    /// Left as noise with no person to compare with.
+    pub noise: usize,
+    pub below_threshold: usize,
+    pub below_margin: usize,
+    /// The nearest person was already in the photo, rejected or excluded.
+    pub other: usize,
+    /// Each unknown or attached photo with what happened to its face.
+    pub faces: Vec<(String, Option<Outcome>)>,
+}
+
+/// One [`Unknowns`] per identity (in identity order). `outcomes[i]` is what the attachment
+/// step did with item `i`'s face, `None` when the photo had no face.
+///
+/// # Panics
+/// When the slices differ in length.
+pub fn unknowns_by_identity(
+    truth: &[usize],
+    predicted: &[Option<usize>],
+    outcomes: &[Option<Outcome>],
+    names: &[String],
+    identities: &[String],
+) -> Vec<Unknowns> {
+    check_lengths(truth, predicted, names);
+    assert_eq!(truth.len(), outcomes.len(), "one outcome per item");
+    let mut out: Vec<Unknowns> = identities
+        .iter()
+        .map(|identity| Unknowns {
+            identity: identity.clone(),
+            ..Unknowns::default()
+        })
+        .collect();
+    for (((&t, p), outcome), name) in truth.iter().zip(predicted).zip(outcomes).zip(names) {
+        let u = &mut out[t];
+        u.photos += 1;
+        if matches!(outcome, Some(Outcome::Attached { .. })) && p.is_some() {
+            u.attached += 1;
+            u.faces.push((name.clone(), *outcome));
+        }
+        if p.is_some() {
+            continue;
+        }
+        u.unknown += 1;
+        match outcome {
+            None => u.no_face_found += 1,
+            Some(Outcome::NoPerson) => u.noise += 1,
+            Some(Outcome::BelowThreshold { .. }) => u.below_threshold += 1,
+            Some(Outcome::BelowMargin { .. }) => u.below_margin += 1,
+            Some(_) => u.other += 1,
+        }
+        u.faces.push((name.clone(), *outcome));
+    }
+    out
+}
+
+/// The lines `eval` prints for [`unknowns_by_identity`]: one per identity, then one per unknown
+/// face with the figures to compare with the thresholds.
+pub fn unknowns_text(unknowns: &[Unknowns]) -> Vec<String> {
+    let mut lines = vec![
+        "unknown per identity (photos: attached after clustering / unknown = no face found + noise + below threshold + below margin + other)".to_string(),
+    ];
+    for u in unknowns {
+        lines.push(format!(
+            "  {}: {} photos, {} attached, {} unknown = {} + {} + {} + {} + {}",
+            u.identity,
+            u.photos,
+            u.attached,
+            u.unknown,
+            u.no_face_found,
+            u.noise,
+            u.below_threshold,
+            u.below_margin,
+            u.other
+        ));
+        for (name, outcome) in &u.faces {
+            let why = match outcome {
+                None => "no face found".to_string(),
+                Some(Outcome::Attached { person, similarity, runner_up }) => format!(
+                    "attached to person {person} (similarity {similarity:.3}, runner-up {runner_up:.3})"
+                ),
+                Some(Outcome::NoPerson) => "noise, no person to compare with".to_string(),
+                Some(Outcome::BelowThreshold { person, similarity, threshold }) => format!(
+                    "nearest person {person} at {similarity:.3}, below the threshold {threshold:.2}"
+                ),
+                Some(Outcome::BelowMargin { person, similarity, runner_up, margin }) => format!(
+                    "nearest person {person} at {similarity:.3}, runner-up {runner_up:.3}: margin below {margin:.2}"
+                ),
+                Some(Outcome::PersonInPhoto { person, .. }) => {
+                    format!("nearest person {person} is already in the photo")
+                }
+                Some(Outcome::Rejected { person }) => format!("rejected from person {person}"),
+                Some(Outcome::Excluded { person }) => format!("nearest person {person} is excluded"),
+                Some(Outcome::Assigned) => "assigned, then dropped".to_string(),
+            };
+            lines.push(format!("    {name}: {why}"));
+        }
+    }
+    lines
+}
+
 fn check_lengths(truth: &[usize], predicted: &[Option<usize>], names: &[String]) {
     assert!(
         truth.len() == predicted.len() && truth.len() == names.len(),
@@ -506,6 +617,53 @@ mod tests {
         assert_eq!(splits[0].parts[0].label, None);
         // A single noise item of a one-photo identity is not a split.
         assert!(worst_splits(&[0], &[None], &names(1), 5).is_empty());
+    }
+
+    #[test]
+    fn unknown_photos_are_counted_by_reason() {
+        let truth = [0, 0, 0, 0, 1, 1];
+        let predicted = [Some(1), Some(1), None, None, None, Some(2)];
+        let below = Outcome::BelowThreshold {
+            person: 1,
+            similarity: 0.4,
+            threshold: 0.5,
+        };
+        let attached = Outcome::Attached {
+            person: 1,
+            similarity: 0.6,
+            runner_up: 0.1,
+        };
+        let outcomes = [
+            Some(Outcome::Assigned),
+            Some(attached),
+            Some(below),
+            None,
+            Some(Outcome::NoPerson),
+            Some(Outcome::Assigned),
+        ];
+        let ids = ["a".to_string(), "b".to_string()];
+        let u = unknowns_by_identity(&truth, &predicted, &outcomes, &names(6), &ids);
+        let counts: Vec<_> = u
+            .iter()
+            .map(|u| {
+                (
+                    u.photos,
+                    u.attached,
+                    u.unknown,
+                    u.no_face_found,
+                    u.noise,
+                    u.below_threshold,
+                )
+            })
+            .collect();
+        assert_eq!(counts, [(4, 1, 2, 1, 0, 1), (2, 0, 1, 0, 1, 0)]);
+        assert_eq!(u[0].faces.len(), 3);
+        let text = unknowns_text(&u).join("\n");
+        assert!(
+            text.contains("a: 4 photos, 1 attached, 2 unknown = 1 + 0 + 1 + 0 + 0"),
+            "{text}"
+        );
+        assert!(text.contains("below the threshold 0.50"), "{text}");
     }
 
     #[test]

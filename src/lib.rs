@@ -10,6 +10,7 @@
 
 pub mod align;
 pub mod app;
+pub mod attach;
 pub mod backend;
 pub mod bench;
 pub mod budget;

@@ -53,9 +53,14 @@ pub struct Points {
 
 impl Points {
     pub fn new(embeddings: &[Vec<f32>]) -> Self {
-        let d = embeddings.first().map_or(0, Vec::len);
+        Self::from_rows(embeddings)
+    }
+
+    pub fn from_rows<E: AsRef<[f32]>>(embeddings: &[E]) -> Self {
+        let embeddings: Vec<&[f32]> = embeddings.iter().map(AsRef::as_ref).collect();
+        let d = embeddings.first().map_or(0, |e| e.len());
         let mut data = Vec::with_capacity(embeddings.len() * d);
-        for e in embeddings {
+        for e in &embeddings {
             data.extend_from_slice(e);
         }
         let sq_norms = embeddings
@@ -242,6 +247,39 @@ fn exact(points: &Points, k: usize) -> Knn {
         })
         .collect();
     assemble(n, k, blocks.into_iter().flatten())
+}
+
+/// The `k` nearest `base` points of every query (exact, by blocked matrix products like
+/// [`build`]'s exact search), each list sorted by (distance, index). `k` is capped at the
+/// number of base points.
+pub fn search(queries: &Points, base: &Points, k: usize) -> Vec<Vec<(f32, u32)>> {
+    let k = k.min(base.n);
+    if k == 0 || queries.n == 0 {
+        return vec![Vec::new(); queries.n];
+    }
+    let cap = (k + EXTRA).min(base.n);
+    let all_ids: Vec<u32> = (0..base.n as u32).collect();
+    let blocks: Vec<Vec<Vec<(f32, u32)>>> = (0..queries.n.div_ceil(QUERY_BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let (qs, qe) = (b * QUERY_BLOCK, ((b + 1) * QUERY_BLOCK).min(queries.n));
+            let mut top = TopK::new(qe - qs, cap);
+            let mut buf = Array2::zeros((0, 0));
+            for cs in (0..base.n).step_by(CANDIDATE_BLOCK) {
+                let ce = (cs + CANDIDATE_BLOCK).min(base.n);
+                products(queries.rows(qs, qe), base.rows(cs, ce), base.d, &mut buf);
+                for (r, dots) in buf.rows().into_iter().enumerate() {
+                    let dots = dots.as_slice().unwrap_or(&[]);
+                    // No point is its own neighbour here: queries and base are different sets.
+                    top.offer_row(r, dots, &all_ids[cs..ce], &base.sq_norms[cs..ce], u32::MAX);
+                }
+            }
+            (qs..qe)
+                .map(|i| top.finish(i - qs, queries.row(i), base, k))
+                .collect()
+        })
+        .collect();
+    blocks.into_iter().flatten().collect()
 }
 
 /// Dot product with eight independent accumulators, so that it vectorises (the exact,
@@ -482,6 +520,31 @@ mod tests {
                 assert_eq!(&got, row, "point {i} of {n}");
             }
         }
+    }
+
+    #[test]
+    fn search_of_one_set_in_another_matches_brute_force() {
+        // Queries straddle QUERY_BLOCK and the base straddles CANDIDATE_BLOCK.
+        for (nq, nb, d, k) in [(3, 2, 4, 5), (130, 2100, 16, 9)] {
+            let queries = random_unit(nq, d, 7);
+            let base = random_unit(nb, d, 8);
+            let got = search(&Points::new(&queries), &Points::new(&base), k);
+            for (q, row) in queries.iter().zip(&got) {
+                let mut want: Vec<(f32, u32)> = base
+                    .iter()
+                    .enumerate()
+                    .map(|(j, b)| (euclidean(q, b), j as u32))
+                    .collect();
+                want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                want.truncate(k);
+                assert_eq!(row, &want);
+            }
+        }
+        assert!(
+            search(&Points::new(&random_unit(2, 4, 1)), &Points::new(&[]), 3)
+                .iter()
+                .all(Vec::is_empty)
+        );
     }
 
     #[test]

@@ -166,6 +166,16 @@ pub fn cluster_with(
     Ok((labels, stats))
 }
 
+/// The `k` nearest `base` faces of each query face, as (Euclidean distance, index into
+/// `base`) sorted nearest first; exact, by the blocked products the clustering graph uses.
+pub fn nearest_among(queries: &[&[f32]], base: &[&[f32]], k: usize) -> Vec<Vec<(f32, u32)>> {
+    knn::search(
+        &knn::Points::from_rows(queries),
+        &knn::Points::from_rows(base),
+        k,
+    )
+}
+
 /// Diagnostics: the fraction of true k nearest neighbours that `options` finds, measured on
 /// `sample` evenly spaced faces against a full scan.
 pub fn knn_recall(embeddings: &[Vec<f32>], options: GraphOptions, sample: usize) -> f64 {

@@ -150,6 +150,14 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
             "cluster {:>8} faces  {:>8.1}s  peak {:>7.0} MB  {} people, pairwise F {:.3}",
             f.faces, f.seconds, f.peak_rss_mb, f.people_found, f.pairwise_f
         )?;
+        writeln!(
+            out,
+            "  attach {:>7.2}s  {} faces attached, pairwise P {:.3} F {:.3} after",
+            f.attach_seconds,
+            f.attached,
+            f.pairwise_precision_after_attach,
+            f.pairwise_f_after_attach
+        )?;
     }
     writeln!(out, "wrote {}/bench.json and bench.svg", b.out.display())?;
     Ok(ExitCode::SUCCESS)

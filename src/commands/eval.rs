@@ -43,20 +43,22 @@ pub fn run(
     let faces = gather_faces(&library, &hashes, &analyses);
     let labels = cluster_faces(&faces, &analyses, c, progress)?;
     // Pure clustering: no earlier people, names or corrections.
-    let people = identify_people(&faces, &labels, &PeopleState::default());
-    let mut largest: HashMap<usize, (f32, Option<u32>)> = HashMap::new();
-    for ((owner, key), person) in faces
+    let people = identify_people(&faces, &analyses, &labels, &PeopleState::default());
+    let mut largest: HashMap<usize, (f32, Option<u32>, usize)> = HashMap::new();
+    for (face, ((owner, key), person)) in faces
         .owner
         .iter()
         .zip(&faces.keys)
         .zip(&people.person_of_face)
+        .enumerate()
     {
         let bbox = analyses.of_item[owner].faces[key.1 as usize].bbox;
         let width = bbox[2] - bbox[0];
-        if largest.get(owner).is_none_or(|(w, _)| width > *w) {
-            largest.insert(*owner, (width, *person));
+        if largest.get(owner).is_none_or(|(w, _, _)| width > *w) {
+            largest.insert(*owner, (width, *person, face));
         }
     }
+    let (mut outcome_of_item, mut before_attach) = (Vec::new(), Vec::new());
     let mut identities: Vec<String> = Vec::new();
     let (mut truth, mut predicted, mut names) = (Vec::new(), Vec::new(), Vec::new());
     let mut false_people: Vec<String> = Vec::new();
@@ -74,7 +76,8 @@ pub fn run(
         let Some(label) = label.filter(|_| item.photo.rel_path.components().count() > 1) else {
             continue;
         };
-        let person = largest.get(&i).and_then(|(_, p)| *p);
+        let person = largest.get(&i).and_then(|(_, p, _)| *p);
+        let face = largest.get(&i).map(|(_, _, f)| *f);
         let name = item.photo.rel_path.display().to_string();
         if label.starts_with('_') {
             if person.is_some() {
@@ -94,11 +97,24 @@ pub fn run(
         };
         truth.push(id);
         predicted.push(person.map(|p| p as usize));
+        outcome_of_item.push(face.map(|f| people.attach[f]));
+        before_attach.push(
+            face.and_then(|f| people.before_attach[f])
+                .map(|p| p as usize),
+        );
         names.push(name);
     }
     let scores = crate::eval::score(&truth, &predicted);
     let merges = crate::eval::worst_merges(&truth, &predicted, &names, 5);
     let splits = crate::eval::worst_splits(&truth, &predicted, &names, 5);
+    let unknowns = crate::eval::unknowns_by_identity(
+        &truth,
+        &predicted,
+        &outcome_of_item,
+        &names,
+        &identities,
+    );
+    let scores_before_attach = crate::eval::score(&truth, &before_attach);
     if json {
         print_json(&serde_json::json!({
             "photos": truth.len(),
@@ -106,6 +122,8 @@ pub fn run(
             "no_face_found": missed,
             "distractors_in_a_person": false_people,
             "scores": scores,
+            "scores_before_attach": scores_before_attach,
+            "unknown_by_identity": unknowns,
             "worst_merges": merges,
             "worst_splits": splits,
             "photo_errors": analyses.errors.len(),
@@ -164,6 +182,17 @@ pub fn run(
         }
         for f in &false_people {
             writeln!(out, "distractor given a person: {f}")?;
+        }
+        writeln!(
+            out,
+            "before the attachment step: pairwise {:.3} / {:.3} / {:.3}, BCubed F {:.3}",
+            scores_before_attach.pairwise_precision,
+            scores_before_attach.pairwise_recall,
+            scores_before_attach.pairwise_f,
+            scores_before_attach.bcubed_f
+        )?;
+        for line in crate::eval::unknowns_text(&unknowns) {
+            writeln!(out, "{line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -56,7 +56,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
     let faces = gather_faces(&library, &hashes, &analyses);
     let labels = cluster_faces(&faces, &analyses, c, progress)?;
     let state = load_state(&cache, &c.collection, &model_key)?;
-    let people = identify_people(&faces, &labels, &state);
+    let people = identify_people(&faces, &analyses, &labels, &state);
     if !c.dry_run {
         save_people(
             &mut cache,

@@ -1,15 +1,17 @@
 //! Stage 5: clusters become people with stable ids. Earlier runs' assignments, names and
 //! rejections (the cache) decide which id each cluster gets ([`crate::people::identify`]);
-//! then one face per person per photo. Hands [`People`] to planning and the report.
+//! then one face per person per photo, and faces left unknown join the person they clearly
+//! belong to ([`crate::attach`]). Hands [`People`] to planning and the report.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::{
+    attach::{attach_unknown_faces, doubtful_faces, Outcome, DEFAULT_ATTACH},
     cache::{Cache, FaceKey},
     people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
 };
 
-use super::cluster::Faces;
+use super::{analyse::Analyses, cluster::Faces};
 
 pub struct People {
     /// Per face (as in [`Faces`]): its person.
@@ -19,6 +21,10 @@ pub struct People {
     pub folders: BTreeMap<u32, String>,
     /// Item -> the person of each of its faces, in face order.
     pub of_item: HashMap<usize, Vec<Option<u32>>>,
+    /// Per face: its person before the attachment step (what clustering and earlier runs gave).
+    pub before_attach: Vec<Option<u32>>,
+    /// Per face: what the attachment step did with it, and why.
+    pub attach: Vec<Outcome>,
 }
 
 /// What earlier runs and the `people` commands decided for this output.
@@ -33,9 +39,28 @@ pub fn load_state(cache: &Cache, collection: &str, model_key: &str) -> anyhow::R
     })
 }
 
-pub fn identify_people(faces: &Faces, labels: &[Option<usize>], state: &PeopleState) -> People {
+pub fn identify_people(
+    faces: &Faces,
+    analyses: &Analyses,
+    labels: &[Option<usize>],
+    state: &PeopleState,
+) -> People {
     let mut ids = identify(&faces.keys, labels, &faces.known, state);
-    one_face_per_person_per_photo(&mut ids.person_of_face, &faces.owner, &faces.vectors());
+    let vectors = faces.vectors();
+    one_face_per_person_per_photo(&mut ids.person_of_face, &faces.owner, &vectors);
+    let before_attach = ids.person_of_face.clone();
+    let doubtful = doubtful_faces(&analyses.of_item, &faces.owner, &faces.keys);
+    let attach = attach_unknown_faces(
+        &mut ids.person_of_face,
+        crate::attach::Faces {
+            embeddings: &vectors,
+            photo: &faces.owner,
+            doubtful: &doubtful,
+        },
+        |f, p| state.rejections.contains(&(faces.keys[f].clone(), p)),
+        &Default::default(),
+        &DEFAULT_ATTACH,
+    );
     let mut of_item: HashMap<usize, Vec<Option<u32>>> = HashMap::new();
     for (owner, p) in faces.owner.iter().zip(&ids.person_of_face) {
         of_item.entry(*owner).or_default().push(*p);
@@ -45,6 +70,8 @@ pub fn identify_people(faces: &Faces, labels: &[Option<usize>], state: &PeopleSt
         person_of_face: ids.person_of_face,
         names: ids.names,
         of_item,
+        before_attach,
+        attach,
     }
 }
 
