@@ -99,6 +99,11 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
         if !c.dry_run {
             print_json(&summary)?;
         }
+    } else if c.quiet {
+        // No summary, but what failed is still said.
+        for e in &errors {
+            eprintln!("error: {}: {}", e.path.display(), e.cause);
+        }
     } else {
         print!("{}", render_summary(&summary, &errors));
     }

@@ -2,6 +2,7 @@
 //! (fetched by `scripts/fetch-test-photos.sh`; `scripts/test.sh` does that and `setup` first).
 
 mod backends;
+mod cli;
 mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
