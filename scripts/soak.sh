@@ -37,7 +37,7 @@ fresh_cache() { # a cache with the shared runtime and models but no results
 }
 # people.json is left out like the manifest: after --move, faces of moved photos are no longer
 # in the library, so their assignments are not either.
-listing() { (cd "$1" && find . -type f ! -name manifest.json ! -name report.html ! -name people.json -print0 | sort -z | xargs -0 sha256sum); }
+listing() { (cd "$1" && find . -type f ! -name manifest.json ! -name report.html ! -name people.json ! -name '.photo_organizer*' -print0 | sort -z | xargs -0 sha256sum); }
 # "sha256  ./path" of every file in a library.
 sources() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 

@@ -12,7 +12,7 @@ pub use crate::exit::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_WITH_ERRORS};
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {
-        Mode::Setup { check, all } => commands::setup::run(config, *check, *all),
+        Mode::Setup { check, all, json } => commands::setup::run(config, *check, *all, *json),
         Mode::People(p) => commands::people::run(config, p),
         Mode::Organize(c) => {
             install_interrupt_handler();
@@ -32,5 +32,10 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         Mode::Eval { organize, json } => {
             commands::eval::run(organize, &config.cache_dir, *json, config.verbose)
         }
+        Mode::Version { runtime_candidates } => {
+            commands::version::run(config.verbose, runtime_candidates)
+        }
+        Mode::Completions(shell) => commands::completions::run(*shell),
+        Mode::Man => commands::man::run(),
     }
 }

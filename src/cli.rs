@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Sort a photo library into one folder per person, with face models that run on your machine.
 ///
@@ -13,15 +13,25 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 success, 1 finished but some photos failed (listed in the summary and the
 /// manifest), 2 fatal error (nothing or only part was done; the message says why).
+///
+/// Settings file: --config FILE, else $PHOTO_ORGANIZER_CONFIG, else
+/// $XDG_CONFIG_HOME/photo_organizer/config.toml (~/.config/photo_organizer/config.toml); keys in
+/// docs/BACKENDS.md.
 #[derive(Debug, Parser)]
 #[command(
     name = "photo_organizer",
     version,
+    // Our own --version, so that `-v --version` can also name the runtime library.
+    disable_version_flag = true,
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Print the version and the compiled backends; with -v also the ONNX Runtime library found
+    #[arg(short = 'V', long)]
+    pub version: bool,
 
     #[command(flatten)]
     pub organize: OrganizeArgs,
@@ -40,6 +50,63 @@ pub struct GlobalArgs {
     /// More detail: each photo's outcome and timings
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// No progress, warnings or summary text; fatal errors and each photo that failed still go
+    /// to stderr, and the exit code says how it went. Output asked for (--json, --dry-run's
+    /// plan, eval's scores) is still printed
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// A face detection and embedding backend (`--face-backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FaceBackend {
+    /// YuNet + SFace on ONNX Runtime (MIT, Apache-2.0; the default)
+    Yunet,
+    /// SCRFD-2.5G + SFace: better on small faces, slower; InsightFace weights are for
+    /// non-commercial research use; needs `setup --all`
+    #[value(alias = "scrfd")]
+    Insightface,
+    /// YOLOv8-face boxes + YuNet landmarks + SFace (AGPL-3.0 weights); needs `setup --all`
+    Yolov8,
+    /// yunet's models on the pure-Rust tract runtime: CPU only, no native library; used
+    /// automatically when libonnxruntime cannot be loaded
+    Tract,
+    /// MTCNN + FaceNet on libtorch: a `--features facenet` build and scripts/setup-facenet.sh
+    Facenet,
+}
+
+impl std::fmt::Display for FaceBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
+    }
+}
+
+/// An ONNX Runtime execution provider (`--execution-provider`, `execution_provider` in the
+/// settings file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutionProvider {
+    /// The best accelerator that works, else the CPU with a warning (= --gpu)
+    Auto,
+    /// CPUExecutionProvider
+    Cpu,
+    /// NVIDIA CUDA (onnxruntime-gpu)
+    Cuda,
+    /// NVIDIA TensorRT (onnxruntime-gpu)
+    #[value(name = "tensorrt")]
+    TensorRt,
+    /// AMD ROCm
+    Rocm,
+    /// Intel OpenVINO
+    #[value(name = "openvino")]
+    OpenVino,
+    /// Apple CoreML
+    #[value(name = "coreml")]
+    CoreMl,
+    /// DirectML (Windows)
+    #[value(name = "directml")]
+    DirectMl,
 }
 
 #[derive(Debug, Args)]
@@ -105,13 +172,9 @@ pub struct OrganizeArgs {
     #[arg(long)]
     pub by_year: bool,
 
-    /// Face detector: yunet (default, MIT), insightface (SCRFD-2.5G; InsightFace weights are
-    /// for non-commercial research use) or yolov8 (YOLOv8-face boxes + YuNet landmarks;
-    /// AGPL-3.0 weights); the last two need `setup --all`. tract: yunet's models on a pure-Rust
-    /// runtime, CPU only, used automatically when libonnxruntime cannot be loaded. facenet:
-    /// MTCNN + FaceNet on libtorch (a `--features facenet` build and scripts/setup-facenet.sh)
-    #[arg(long, default_value = "yunet", value_name = "NAME")]
-    pub face_backend: String,
+    /// Face detector and embedder
+    #[arg(long, value_enum, default_value_t = FaceBackend::Yunet, value_name = "NAME")]
+    pub face_backend: FaceBackend,
 
     /// Embed faces with this ONNX model instead of SFace: an InsightFace ArcFace-style model
     /// you own (input [N,3,112,112] RGB (x-127.5)/127.5 of ArcFace-aligned crops, output
@@ -124,10 +187,9 @@ pub struct OrganizeArgs {
     #[arg(long, conflicts_with = "execution_provider")]
     pub gpu: bool,
 
-    /// Exactly this ONNX Runtime execution provider; an error if it cannot run:
-    /// cpu, cuda, tensorrt, rocm, openvino, coreml, directml
-    #[arg(long, value_name = "NAME")]
-    pub execution_provider: Option<String>,
+    /// Exactly this ONNX Runtime execution provider; an error if it cannot run
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub execution_provider: Option<ExecutionProvider>,
 
     /// Which GPU (index as the driver numbers them)
     #[arg(long, value_name = "N")]
@@ -137,10 +199,17 @@ pub struct OrganizeArgs {
     #[arg(long)]
     pub fp16: bool,
 
-    /// Settings file (TOML): [recognition] execution_provider, device_id;
-    /// [cuda] gpu_mem_limit, arena_extend_strategy, cudnn_conv_algo_search. Flags win over it.
+    /// Settings file (TOML): [recognition] execution_provider, device_id, fp16;
+    /// [cuda] device_id, gpu_mem_limit, arena_extend_strategy, cudnn_conv_algo_search. Flags win
+    /// over it. [default: $PHOTO_ORGANIZER_CONFIG, else
+    /// $XDG_CONFIG_HOME/photo_organizer/config.toml if it exists]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Leave out library files whose path relative to LIBRARY matches GLOB (repeatable), e.g.
+    /// `--exclude '*.png' --exclude 'private/**'`. `*` also matches `/`; case-sensitive
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +230,9 @@ pub enum Command {
     /// sub-folders starting with `_` are distractors that must not become anyone. Prints
     /// pairwise and BCubed precision/recall/F and the worst merges and splits. Uses the cache;
     /// writes no output folder.
+    ///
+    /// Exit code 0 when scored, 2 when it cannot run (no such folder, runtime or models
+    /// missing), 130 when interrupted.
     Eval(EvalArgs),
 
     /// Measure throughput per stage and end to end on a library (per available execution
@@ -170,7 +242,20 @@ pub enum Command {
 
     /// Check what this machine can run: runtime library and its providers, GPUs, CUDA
     /// libraries, libtorch, models; with the command that fixes each problem.
+    ///
+    /// Exit code 0 when the default pipeline (yunet + SFace) can run, 1 when it cannot (no
+    /// runtime and no tract fallback, or a default model missing), 2 on a fatal error.
     Doctor(DoctorArgs),
+
+    /// Print a shell completion script, e.g.
+    /// `photo_organizer completions bash > ~/.local/share/bash-completion/completions/photo_organizer`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff), e.g. `photo_organizer man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -214,9 +299,9 @@ pub struct EvalArgs {
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
 
-    /// Face backend to evaluate: yunet, insightface, yolov8, tract or facenet
-    #[arg(long, default_value = "yunet", value_name = "NAME")]
-    pub face_backend: String,
+    /// Face backend to evaluate
+    #[arg(long, value_enum, default_value_t = FaceBackend::Yunet, value_name = "NAME")]
+    pub face_backend: FaceBackend,
 
     /// Embedder model to evaluate instead of SFace (see the main command's --embedder-model)
     #[arg(long, value_name = "PATH")]
@@ -294,4 +379,9 @@ pub struct SetupArgs {
     /// (AGPL-3.0)
     #[arg(long)]
     pub all: bool,
+
+    /// Print each file as JSON on stdout: id, role, path, state (present, missing, corrupt),
+    /// bytes (on disk; null when missing)
+    #[arg(long)]
+    pub json: bool,
 }

@@ -8,11 +8,13 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+use clap::ValueEnum;
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use po_backend_api::{DetectOptions, DeviceOptions, DeviceRequest, Provider};
 use serde::Deserialize;
 
 use crate::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, ExecutionProvider, FaceBackend},
     models::{Manifest, Role},
 };
 
@@ -20,6 +22,8 @@ use crate::{
 pub struct Config {
     pub cache_dir: PathBuf,
     pub verbose: bool,
+    /// `-q`: no progress, warnings or summary text.
+    pub quiet: bool,
     pub mode: Mode,
 }
 
@@ -29,6 +33,7 @@ pub enum Mode {
     Setup {
         check: bool,
         all: bool,
+        json: bool,
     },
     People(PeopleConfig),
     /// `eval`: an organize configuration over the labelled folder that never writes output.
@@ -42,6 +47,12 @@ pub enum Mode {
         runtime_candidates: Vec<(PathBuf, String)>,
         ld_library_path: Option<String>,
     },
+    /// `--version`; with `-v` also the runtime library found among the candidates.
+    Version {
+        runtime_candidates: Vec<(PathBuf, String)>,
+    },
+    Completions(clap_complete::Shell),
+    Man,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +119,8 @@ pub enum ProgressStyle {
     Bars,
     /// One line per stage, for logs and pipes.
     Plain,
+    /// Nothing (`-q`).
+    Silent,
 }
 
 #[derive(Debug, Clone)]
@@ -143,9 +156,14 @@ pub struct OrganizeConfig {
     pub by_year: bool,
     /// `output` as the key of its people in the store.
     pub collection: String,
+    /// `--exclude`: library paths (relative to `source`) left out of the walk.
+    pub exclude: GlobSet,
+    /// `-q`: no summary text; failed photos are listed on stderr instead.
+    pub quiet: bool,
 }
 
-/// The `--config` TOML file.
+/// The settings file (TOML): `--config FILE`, else `$PHOTO_ORGANIZER_CONFIG`, else the default
+/// file ([`default_settings_path`]). docs/BACKENDS.md documents every key.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsFile {
@@ -172,34 +190,67 @@ pub struct CudaSettings {
     pub cudnn_conv_algo_search: Option<String>,
 }
 
+/// `$XDG_CONFIG_HOME/photo_organizer/config.toml`, else `~/.config/photo_organizer/config.toml`
+/// (an XDG_CONFIG_HOME that is not absolute is ignored, as the XDG spec says).
+pub fn default_settings_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("photo_organizer").join("config.toml"))
+}
+
+/// Reads the settings file: `explicit` (`--config`), else the one `$PHOTO_ORGANIZER_CONFIG`
+/// names (both must exist), else the default file if there is one. A file that does not parse
+/// is an error naming it.
+fn settings_file(explicit: Option<&Path>) -> anyhow::Result<SettingsFile> {
+    let from_env = std::env::var_os("PHOTO_ORGANIZER_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let (path, what, required) = match (explicit, from_env) {
+        (Some(path), _) => (path.to_path_buf(), "--config", true),
+        (None, Some(path)) => (path, "PHOTO_ORGANIZER_CONFIG", true),
+        (None, None) => match default_settings_path() {
+            Some(path) => (path, "config file", false),
+            None => return Ok(SettingsFile::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SettingsFile::default())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {what} {}", path.display())),
+    };
+    toml::from_str(&text).with_context(|| format!("invalid {what} {}", path.display()))
+}
+
 /// Device request and options from the flags, then the settings file, then the defaults.
 fn device_settings(
     args: &crate::cli::OrganizeArgs,
+    file: SettingsFile,
 ) -> anyhow::Result<(DeviceRequest, DeviceOptions)> {
-    let file: SettingsFile = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --config {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("invalid --config {}", path.display()))?
-        }
-        None => SettingsFile::default(),
+    let from_file = match file.recognition.execution_provider.as_deref() {
+        Some(name) => Some(ExecutionProvider::from_str(name, true).map_err(|_| {
+            let all: Vec<String> = ExecutionProvider::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_string())
+                .collect();
+            anyhow::anyhow!(
+                "[recognition] execution_provider = {name:?}: one of {}",
+                all.join(", ")
+            )
+        })?),
+        None => None,
     };
-    let named = args
-        .execution_provider
-        .as_deref()
-        .or(file.recognition.execution_provider.as_deref());
-    let request = match (args.gpu, named) {
-        (true, _) => DeviceRequest::Auto,
-        (false, Some("auto")) => DeviceRequest::Auto,
-        (false, Some(name)) => {
-            DeviceRequest::Exactly(Provider::parse(name).with_context(|| {
-                let all: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
-                format!(
-                    "unknown execution provider {name:?}; one of: {}",
-                    all.join(", ")
-                )
-            })?)
-        }
+    let request = match (args.gpu, args.execution_provider.or(from_file)) {
+        (true, _) | (false, Some(ExecutionProvider::Auto)) => DeviceRequest::Auto,
+        (false, Some(named)) => DeviceRequest::Exactly(provider(named)),
         (false, None) => DeviceRequest::Cpu,
     };
     let check = |value: &Option<String>, allowed: &[&str], what: &str| -> anyhow::Result<()> {
@@ -232,6 +283,27 @@ fn device_settings(
         fp16: args.fp16 || file.recognition.fp16.unwrap_or(false),
     };
     Ok((request, options))
+}
+
+fn provider(named: ExecutionProvider) -> Provider {
+    match named {
+        ExecutionProvider::Cpu | ExecutionProvider::Auto => Provider::Cpu,
+        ExecutionProvider::Cuda => Provider::Cuda,
+        ExecutionProvider::TensorRt => Provider::TensorRt,
+        ExecutionProvider::Rocm => Provider::Rocm,
+        ExecutionProvider::OpenVino => Provider::OpenVino,
+        ExecutionProvider::CoreMl => Provider::CoreMl,
+        ExecutionProvider::DirectMl => Provider::DirectMl,
+    }
+}
+
+/// `--exclude` globs as one set; a bad glob is an error naming it.
+fn exclude_set(globs: &[String]) -> anyhow::Result<GlobSet> {
+    let mut set = GlobSetBuilder::new();
+    for g in globs {
+        set.add(Glob::new(g).with_context(|| format!("invalid --exclude {g:?}"))?);
+    }
+    set.build().context("invalid --exclude globs")
 }
 
 /// The canonical form of a path that may not exist yet (its nearest existing ancestor is
@@ -295,10 +367,17 @@ impl TryFrom<Cli> for Config {
             Some(d) => std::path::absolute(d).context("cannot resolve --cache-dir")?,
             None => default_cache_dir()?,
         };
+        let quiet = cli.global.quiet;
         let mode = match cli.command {
+            _ if cli.version => Mode::Version {
+                runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin()),
+            },
+            Some(Command::Completions { shell }) => Mode::Completions(shell),
+            Some(Command::Man) => Mode::Man,
             Some(Command::Setup(args)) => Mode::Setup {
                 check: args.check,
                 all: args.all,
+                json: args.json,
             },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
             Some(Command::Doctor(args)) => Mode::Doctor {
@@ -310,7 +389,9 @@ impl TryFrom<Cli> for Config {
                 let organize = match args.source {
                     Some(source) => Some(Box::new(organize_config(
                         read_only_args(source, args.threads, "bench"),
+                        SettingsFile::default(),
                         &cache_dir,
+                        quiet,
                     )?)),
                     None if args.cluster_only.is_none()
                         && args.cluster_sizes.iter().all(|n| *n == 0) =>
@@ -337,16 +418,31 @@ impl TryFrom<Cli> for Config {
                     embedder_model: args.embedder_model,
                     ..read_only_args(args.dir, args.threads, "eval")
                 };
+                // eval measures grouping, not devices: the settings file does not apply.
                 Mode::Eval {
-                    organize: Box::new(organize_config(organize, &cache_dir)?),
+                    organize: Box::new(organize_config(
+                        organize,
+                        SettingsFile::default(),
+                        &cache_dir,
+                        quiet,
+                    )?),
                     json,
                 }
             }
-            None => Mode::Organize(Box::new(organize_config(cli.organize, &cache_dir)?)),
+            None => {
+                let file = settings_file(cli.organize.config.as_deref())?;
+                Mode::Organize(Box::new(organize_config(
+                    cli.organize,
+                    file,
+                    &cache_dir,
+                    quiet,
+                )?))
+            }
         };
         Ok(Config {
             cache_dir,
             verbose: cli.global.verbose,
+            quiet,
             mode,
         })
     }
@@ -372,13 +468,14 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         hardlink: false,
         symlink: false,
         by_year: false,
-        face_backend: "yunet".into(),
+        face_backend: FaceBackend::Yunet,
         embedder_model: None,
         gpu: false,
         execution_provider: None,
         gpu_device: None,
         fp16: false,
         config: None,
+        exclude: Vec::new(),
     }
 }
 
@@ -419,9 +516,11 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
 
 fn organize_config(
     args: crate::cli::OrganizeArgs,
+    settings: SettingsFile,
     cache_dir: &Path,
+    quiet: bool,
 ) -> anyhow::Result<OrganizeConfig> {
-    let (device, device_options) = device_settings(&args)?;
+    let (device, device_options) = device_settings(&args, settings)?;
     let (Some(source), Some(output)) = (args.source, args.output) else {
         bail!("both --source LIBRARY and --output OUT are needed (see --help)");
     };
@@ -485,19 +584,19 @@ fn organize_config(
     };
     let collection = canonical_key(&output);
     let manifest = Manifest::builtin();
-    let onnx_detector = match args.face_backend.as_str() {
-        "yunet" => Some((
+    let onnx_detector = match args.face_backend {
+        FaceBackend::Yunet => Some((
             FaceRuntime::OnnxRuntime,
             manifest.default_for(Role::Detector).clone(),
         )),
-        "insightface" | "scrfd" => Some((
+        FaceBackend::Insightface => Some((
             FaceRuntime::OnnxRuntime,
             manifest
                 .by_id("scrfd-2.5g-kps")
                 .expect("the manifest lists SCRFD (unit-tested)")
                 .clone(),
         )),
-        "tract" => {
+        FaceBackend::Tract => {
             if !matches!(
                 device,
                 DeviceRequest::Cpu | DeviceRequest::Exactly(Provider::Cpu)
@@ -511,20 +610,17 @@ fn organize_config(
                 manifest.default_for(Role::Detector).clone(),
             ))
         }
-        "yolov8" => Some((
+        FaceBackend::Yolov8 => Some((
             FaceRuntime::OnnxRuntime,
             manifest
                 .by_id("yolov8-face")
                 .expect("the manifest lists YOLOv8-face (unit-tested)")
                 .clone(),
         )),
-        "facenet" if !cfg!(feature = "facenet") => {
+        FaceBackend::Facenet if !cfg!(feature = "facenet") => {
             bail!("{FACENET_NOT_COMPILED}")
         }
-        "facenet" => None,
-        other => bail!(
-            "unknown --face-backend {other:?}; one of: yunet, insightface, yolov8, tract, facenet"
-        ),
+        FaceBackend::Facenet => None,
     };
     let (runtime, detector_id, detector_model, fixed_embedder) = match onnx_detector {
         Some((runtime, detector)) => {
@@ -590,6 +686,7 @@ fn organize_config(
     if runtime == FaceRuntime::Tract && custom_embedder {
         bail!("--face-backend tract runs SFace only; use --embedder-model with yunet, insightface or yolov8");
     }
+    let exclude = exclude_set(&args.exclude)?;
     let interactive = std::io::stderr().is_terminal();
     Ok(OrganizeConfig {
         source,
@@ -604,10 +701,10 @@ fn organize_config(
             ..DetectOptions::default()
         },
         json: args.json,
-        progress: if interactive {
-            ProgressStyle::Bars
-        } else {
-            ProgressStyle::Plain
+        progress: match (quiet, interactive) {
+            (true, _) => ProgressStyle::Silent,
+            (false, true) => ProgressStyle::Bars,
+            (false, false) => ProgressStyle::Plain,
         },
         device,
         device_options,
@@ -623,5 +720,7 @@ fn organize_config(
         transfer,
         by_year: args.by_year,
         collection,
+        exclude,
+        quiet,
     })
 }

@@ -41,3 +41,4 @@ pub mod safe_fs;
 pub mod scan;
 pub mod setup;
 pub mod simd;
+pub mod sync;

@@ -1,12 +1,13 @@
 //! Walks the library into a sorted list of [`PhotoRef`]s: image extensions only
-//! (case-insensitive), hidden files and directories and the output directory skipped, symlinks
-//! followed with loops detected and reported rather than recursed into.
+//! (case-insensitive), hidden files and directories, the output directory and `--exclude` globs
+//! skipped, symlinks followed with loops detected and reported rather than recursed into.
 
 use std::{
     path::{Path, PathBuf},
     time::SystemTime,
 };
 
+use globset::GlobSet;
 use serde::Serialize;
 use walkdir::WalkDir;
 
@@ -59,15 +60,22 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
         .is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
 }
 
-/// Lists the photos under `root`, never descending into `exclude` (the output directory).
-pub fn scan(root: &Path, exclude: &Path) -> ScanResult {
+/// Lists the photos under `root`, never descending into `output`, and leaving out every file
+/// or directory whose path relative to `root` matches `exclude`.
+pub fn scan(root: &Path, output: &Path, exclude: &GlobSet) -> ScanResult {
     let mut result = ScanResult::default();
+    let excluded = |path: &Path| {
+        !exclude.is_empty() && exclude.is_match(path.strip_prefix(root).unwrap_or(path))
+    };
     let walker = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            e.depth() == 0 || (!is_hidden(e.file_name()) && !e.path().starts_with(exclude))
+            e.depth() == 0
+                || (!is_hidden(e.file_name())
+                    && !e.path().starts_with(output)
+                    && !excluded(e.path()))
         });
     for entry in walker {
         let entry = match entry {
@@ -143,7 +151,7 @@ mod tests {
         ] {
             fs::write(root.join(f), b"x").unwrap();
         }
-        let r = scan(root, &root.join("out"));
+        let r = scan(root, &root.join("out"), &GlobSet::empty());
         let rels: Vec<_> = r.photos.iter().map(|p| p.rel_path.clone()).collect();
         assert_eq!(
             rels,
@@ -157,6 +165,38 @@ mod tests {
         assert!(r.errors.is_empty());
     }
 
+    #[test]
+    fn exclude_globs_match_the_path_relative_to_the_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("lib");
+        fs::create_dir_all(root.join("private/deep")).unwrap();
+        fs::create_dir_all(root.join("trip")).unwrap();
+        for f in [
+            "a.jpg",
+            "b.png",
+            "trip/c.png",
+            "trip/d.jpg",
+            "private/deep/e.jpg",
+        ] {
+            fs::write(root.join(f), b"x").unwrap();
+        }
+        let mut set = globset::GlobSetBuilder::new();
+        for g in ["*.png", "private/**"] {
+            set.add(globset::Glob::new(g).unwrap());
+        }
+        let r = scan(&root, &dir.path().join("out"), &set.build().unwrap());
+        let rels: Vec<_> = r.photos.iter().map(|p| p.rel_path.clone()).collect();
+        assert_eq!(
+            rels,
+            vec![PathBuf::from("a.jpg"), PathBuf::from("trip/d.jpg")]
+        );
+        // The library's own absolute path does not take part in matching.
+        let mut set = globset::GlobSetBuilder::new();
+        set.add(globset::Glob::new("lib/**").unwrap());
+        let r = scan(&root, &dir.path().join("out"), &set.build().unwrap());
+        assert_eq!(r.photos.len(), 5);
+    }
+
     #[cfg(unix)]
     #[test]
     fn symlink_loop_is_reported_not_followed_forever() {
@@ -165,7 +205,7 @@ mod tests {
         fs::create_dir_all(root.join("a")).unwrap();
         fs::write(root.join("a/p.jpg"), b"x").unwrap();
         std::os::unix::fs::symlink(root, root.join("a/loop")).unwrap();
-        let r = scan(root, &root.join("out"));
+        let r = scan(root, &root.join("out"), &GlobSet::empty());
         assert_eq!(r.photos.len(), 1);
         assert_eq!(r.errors.len(), 1);
         assert!(r.errors[0].cause.contains("loop"), "{:?}", r.errors);

@@ -186,6 +186,47 @@ fn fetch(cache_dir: &Path, a: &Artifact) -> Result<(), SetupError> {
     result
 }
 
+/// One artifact as `setup --json` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ArtifactReport {
+    pub id: String,
+    pub role: String,
+    #[serde(serialize_with = "crate::paths::lossy")]
+    pub path: PathBuf,
+    /// `present`, `missing` or `corrupt`.
+    pub state: &'static str,
+    /// Why it is corrupt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Size on disk; `None` when missing.
+    pub bytes: Option<u64>,
+}
+
+/// The state of each artifact `setup` handles (the optional ones too with `all`).
+pub fn report(cache_dir: &Path, all: bool) -> Vec<ArtifactReport> {
+    Manifest::builtin()
+        .artifact
+        .iter()
+        .filter(|a| all || !a.optional)
+        .map(|a| {
+            let path = a.path_in(cache_dir);
+            let (state, cause) = match state(cache_dir, a) {
+                State::Present => ("present", None),
+                State::Missing => ("missing", None),
+                State::Corrupt(why) => ("corrupt", Some(why)),
+            };
+            ArtifactReport {
+                id: a.id.clone(),
+                role: format!("{:?}", a.role).to_lowercase(),
+                bytes: fs::metadata(&path).ok().map(|m| m.len()),
+                path,
+                state,
+                cause,
+            }
+        })
+        .collect()
+}
+
 /// Checks every artifact and, unless `check_only`, fetches what is missing or corrupt.
 /// Returns how many artifacts are still not usable.
 pub fn run(

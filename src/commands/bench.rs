@@ -41,7 +41,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
         ..BenchReport::default()
     };
     if let Some(c) = &b.organize {
-        let photos = scan(&c.source, &c.output).photos;
+        let photos = scan(&c.source, &c.output, &c.exclude).photos;
         report.threads = c.threads;
         report.library = c.source.display().to_string();
         report.photos = photos.len();

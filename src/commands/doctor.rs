@@ -1,5 +1,6 @@
 //! `photo_organizer doctor`: checks the runtime, execution providers, GPUs, CUDA libraries,
 //! libtorch and models, each with the fix when it fails ([`crate::doctor`] does the probing).
+//! Exits 1 when the default pipeline cannot run, so scripts can test for it.
 
 use std::{
     io::Write,
@@ -7,7 +8,13 @@ use std::{
     process::ExitCode,
 };
 
-use crate::{config::Config, models::Manifest, report::print_json, setup};
+use crate::{
+    config::Config,
+    exit::EXIT_WITH_ERRORS,
+    models::{Manifest, Role},
+    report::print_json,
+    setup,
+};
 
 pub fn run(
     config: &Config,
@@ -32,42 +39,9 @@ pub fn run(
             fix: Some("`photo_organizer setup`, or set ORT_DYLIB_PATH".into()),
         },
     });
-    #[cfg(feature = "onnx")]
-    if found.is_some() {
-        let runtime: Vec<po_backend_onnx::RuntimeCandidate> = candidates
-            .iter()
-            .map(|(path, source)| po_backend_onnx::RuntimeCandidate {
-                path: path.clone(),
-                source: source.clone(),
-            })
-            .collect();
-        match po_backend_onnx::load_runtime(&runtime) {
-            Ok(rt) => {
-                let offered: Vec<&str> = po_backend_onnx::offered_providers()
-                    .into_iter()
-                    .filter(|(_, ok)| *ok)
-                    .map(|(p, _)| p.name())
-                    .collect();
-                let cuda = offered.contains(&"cuda");
-                checks.push(Check {
-                    what: "execution providers".into(),
-                    ok: true,
-                    detail: format!(
-                        "ONNX Runtime {} offers: {}",
-                        rt.version.as_deref().unwrap_or("(unknown version)"),
-                        offered.join(", ")
-                    ),
-                    fix: (!cuda).then(|| "for CUDA: `pip install -r requirements-gpu.txt` and set ORT_DYLIB_PATH to onnxruntime-gpu's onnxruntime/capi/libonnxruntime.so.1.31.1".into()),
-                });
-            }
-            Err(e) => checks.push(Check {
-                what: "execution providers".into(),
-                ok: false,
-                detail: e.to_string(),
-                fix: Some("`photo_organizer setup`".into()),
-            }),
-        }
-    }
+    let providers = found.and_then(|_| provider_check(candidates));
+    let runtime_loads = providers.as_ref().is_some_and(|c| c.ok);
+    checks.extend(providers);
     checks.push(gpus());
     let runtime_dir = found.and_then(|(p, _)| p.parent());
     let dirs = library_dirs(runtime_dir, ld_library_path);
@@ -90,8 +64,14 @@ pub fn run(
         fix: (!cfg!(feature = "tract")).then(|| "rebuild with `--features tract`".into()),
     });
     checks.extend(libtorch_checks(&config.cache_dir));
-    for a in &Manifest::builtin().artifact {
+    let manifest = Manifest::builtin();
+    let default_models = [Role::Detector, Role::Embedder].map(|r| &manifest.default_for(r).id);
+    let mut missing_models = Vec::new();
+    for a in &manifest.artifact {
         let st = setup::state(&config.cache_dir, a);
+        if st != setup::State::Present && default_models.contains(&&a.id) {
+            missing_models.push(a.id.as_str());
+        }
         checks.push(Check {
             what: format!("{} ({:?})", a.id, a.role).to_lowercase(),
             ok: st == setup::State::Present,
@@ -99,9 +79,12 @@ pub fn run(
             fix: (st != setup::State::Present).then(|| "`photo_organizer setup`".into()),
         });
     }
+    let verdict = pipeline_check(runtime_loads, cfg!(feature = "tract"), &missing_models);
+    let can_run = verdict.ok;
+    checks.push(verdict);
     if json {
         print_json(&checks)?;
-    } else {
+    } else if !config.quiet {
         let mut out = std::io::stdout().lock();
         for c in &checks {
             writeln!(
@@ -116,7 +99,93 @@ pub fn run(
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if can_run {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_WITH_ERRORS)
+    })
+}
+
+/// Whether the default pipeline (yunet + SFace) can run: its models are there, and ONNX Runtime
+/// loads or tract can stand in for it.
+fn pipeline_check(
+    runtime_loads: bool,
+    tract: bool,
+    missing_models: &[&str],
+) -> crate::doctor::Check {
+    let what = "default pipeline (yunet + sface)".to_string();
+    if !missing_models.is_empty() {
+        return crate::doctor::Check {
+            what,
+            ok: false,
+            detail: format!("cannot run: {} missing", missing_models.join(", ")),
+            fix: Some("`photo_organizer setup`".into()),
+        };
+    }
+    match (runtime_loads, tract) {
+        (true, _) => crate::doctor::Check {
+            what,
+            ok: true,
+            detail: "can run on ONNX Runtime".into(),
+            fix: None,
+        },
+        (false, true) => crate::doctor::Check {
+            what,
+            ok: true,
+            detail: "can run on tract (CPU only, slower): ONNX Runtime cannot be loaded".into(),
+            fix: Some("`photo_organizer setup`, or set ORT_DYLIB_PATH, for ONNX Runtime".into()),
+        },
+        (false, false) => crate::doctor::Check {
+            what,
+            ok: false,
+            detail: "cannot run: ONNX Runtime cannot be loaded and tract is not compiled in".into(),
+            fix: Some("`photo_organizer setup`, or set ORT_DYLIB_PATH".into()),
+        },
+    }
+}
+
+/// Loads the runtime and lists the execution providers it offers.
+#[cfg(feature = "onnx")]
+fn provider_check(candidates: &[(PathBuf, String)]) -> Option<crate::doctor::Check> {
+    use crate::doctor::Check;
+    let runtime: Vec<po_backend_onnx::RuntimeCandidate> = candidates
+        .iter()
+        .map(|(path, source)| po_backend_onnx::RuntimeCandidate {
+            path: path.clone(),
+            source: source.clone(),
+        })
+        .collect();
+    match po_backend_onnx::load_runtime(&runtime) {
+        Ok(rt) => {
+            let offered: Vec<&str> = po_backend_onnx::offered_providers()
+                .into_iter()
+                .filter(|(_, ok)| *ok)
+                .map(|(p, _)| p.name())
+                .collect();
+            let cuda = offered.contains(&"cuda");
+            Some(Check {
+                what: "execution providers".into(),
+                ok: true,
+                detail: format!(
+                    "ONNX Runtime {} offers: {}",
+                    rt.version.as_deref().unwrap_or("(unknown version)"),
+                    offered.join(", ")
+                ),
+                fix: (!cuda).then(|| "for CUDA: `pip install -r requirements-gpu.txt` and set ORT_DYLIB_PATH to onnxruntime-gpu's onnxruntime/capi/libonnxruntime.so.1.31.1".into()),
+            })
+        }
+        Err(e) => Some(Check {
+            what: "execution providers".into(),
+            ok: false,
+            detail: e.to_string(),
+            fix: Some("`photo_organizer setup`".into()),
+        }),
+    }
+}
+
+#[cfg(not(feature = "onnx"))]
+fn provider_check(_: &[(PathBuf, String)]) -> Option<crate::doctor::Check> {
+    None
 }
 
 /// libtorch (the `facenet` backend): version, where it was loaded from, CUDA and MPS; and its

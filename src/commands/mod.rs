@@ -2,11 +2,14 @@
 //! dispatches to them.
 
 pub mod bench;
+pub mod completions;
 pub mod doctor;
 pub mod eval;
+pub mod man;
 pub mod organize;
 pub mod people;
 pub mod setup;
+pub mod version;
 
 use std::path::Path;
 
@@ -15,7 +18,7 @@ use anyhow::Context;
 use crate::{
     cache::Cache,
     config::ProgressStyle,
-    progress::{Bars, Lines, ProgressSink},
+    progress::{Bars, Lines, ProgressSink, Silent},
 };
 
 fn open_cache(dir: &Path) -> anyhow::Result<Cache> {
@@ -27,10 +30,11 @@ fn open_cache(dir: &Path) -> anyhow::Result<Cache> {
     Ok(cache)
 }
 
-/// Bars on a terminal, plain lines otherwise.
+/// Bars on a terminal, plain lines otherwise, nothing with `-q`.
 fn progress_sink(style: ProgressStyle) -> Box<dyn ProgressSink> {
     match style {
         ProgressStyle::Bars => Box::<Bars>::default(),
         ProgressStyle::Plain => Box::<Lines>::default(),
+        ProgressStyle::Silent => Box::new(Silent),
     }
 }

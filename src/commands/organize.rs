@@ -2,7 +2,12 @@
 //! ([`crate::pipeline`]), holding OUT's lock, and exits 0, 1 (some photos failed) or 130
 //! (interrupted; re-running continues).
 
-use std::{io::Write, path::Path, process::ExitCode, sync::atomic::Ordering, time::Instant};
+use std::{
+    collections::HashMap, io::Write, path::Path, process::ExitCode, sync::atomic::Ordering,
+    time::Instant,
+};
+
+use anyhow::Context;
 
 use crate::{
     config::OrganizeConfig,
@@ -20,6 +25,7 @@ use crate::{
     },
     plan::Plan,
     report::{print_json, render_summary},
+    sync::{self, SyncPlan, Wanted},
 };
 
 use super::{open_cache, progress_sink};
@@ -70,9 +76,47 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
     }
     let placement = place(&library, &analyses, &people, c);
 
-    let exec = if c.dry_run {
-        print_plan(&placement.plan, c)?;
-        ExecReport::default()
+    // Stage 6b: what earlier runs placed that this plan no longer wants.
+    let (ledger, ledger_note) = sync::load(&c.output);
+    if let Some(note) = ledger_note {
+        progress.message(&note);
+    }
+    let sha_of_op: Vec<&str> = placement
+        .plan
+        .ops
+        .iter()
+        .map(|op| {
+            hashes[placement.items[op.photo]]
+                .as_deref()
+                .unwrap_or_default()
+        })
+        .collect();
+    let wanted: Vec<Wanted> = placement
+        .plan
+        .ops
+        .iter()
+        .zip(&sha_of_op)
+        .map(|(op, sha)| Wanted {
+            dst: &op.dst,
+            sha256: sha,
+        })
+        .collect();
+    let library_sha: HashMap<&Path, &str> = library
+        .items
+        .iter()
+        .zip(&hashes)
+        .filter_map(|(it, h)| Some((it.photo.path.as_path(), h.as_deref().ok()?)))
+        .collect();
+    let sync_plan = sync::reconcile(&c.output, &ledger, &wanted, c.transfer, &library_sha);
+
+    let (exec, synced) = if c.dry_run {
+        print_plan(&placement.plan, &sync_plan, c)?;
+        let would = sync::SyncReport {
+            moved_in_out: sync_plan.moves.len(),
+            removed: sync_plan.removals.len(),
+            left_in_place: sync_plan.left_in_place.clone(),
+        };
+        (ExecReport::default(), would)
     } else {
         let stale = remove_stale_partials(&c.output);
         if stale > 0 && verbose {
@@ -80,7 +124,19 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
                 "removed {stale} unfinished copies left by an earlier run"
             ));
         }
-        execute(&placement.plan, &c.output, c.transfer, progress, &STOP)
+        let synced = sync::apply(&c.output, &sync_plan);
+        let exec = execute(&placement.plan, &c.output, c.transfer, progress, &STOP);
+        let new_ledger = sync::record(
+            &c.output,
+            &placement.plan,
+            &sha_of_op,
+            &exec,
+            c.transfer,
+            sync_plan.kept,
+        );
+        sync::save(&c.output, &new_ledger)
+            .with_context(|| format!("cannot write {}", sync::ledger_path(&c.output).display()))?;
+        (exec, synced)
     };
 
     let placed = placed(&library, &placement, &exec);
@@ -93,13 +149,24 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
         people: &people,
         placement: &placement,
     };
-    let summary = summary(&run, &exec, errors.len(), started.elapsed().as_secs_f64());
+    let summary = summary(
+        &run,
+        &exec,
+        &synced,
+        errors.len(),
+        started.elapsed().as_secs_f64(),
+    );
     if !c.dry_run {
-        write_outputs(&run, placed, &summary, &errors)?;
+        write_outputs(&run, placed, &summary, &errors, &synced.left_in_place)?;
     }
     if c.json {
         if !c.dry_run {
             print_json(&summary)?;
+        }
+    } else if c.quiet {
+        // No summary, but what failed is still said.
+        for e in &errors {
+            eprintln!("error: {}: {}", e.path.display(), e.cause);
         }
     } else {
         print!("{}", render_summary(&summary, &errors));
@@ -115,11 +182,26 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
     })
 }
 
-fn print_plan(the_plan: &Plan, c: &OrganizeConfig) -> anyhow::Result<()> {
+/// `--dry-run`: every copy, and every move, removal and file left in place in OUT.
+fn print_plan(the_plan: &Plan, sync: &SyncPlan, c: &OrganizeConfig) -> anyhow::Result<()> {
     if c.json {
-        print_json(the_plan)?;
+        print_json(&serde_json::json!({
+            "ops": the_plan.ops,
+            "sync": sync,
+        }))?;
     } else {
         let mut out = std::io::stdout().lock();
+        for (from, to) in &sync.moves {
+            let (from, to) = (c.output.join(from), c.output.join(to));
+            writeln!(out, "move {} -> {}", from.display(), to.display())?;
+        }
+        for path in &sync.removals {
+            writeln!(out, "remove {}", c.output.join(path).display())?;
+        }
+        for left in &sync.left_in_place {
+            let path = c.output.join(&left.path);
+            writeln!(out, "leave {} ({})", path.display(), left.reason)?;
+        }
         for op in &the_plan.ops {
             writeln!(
                 out,

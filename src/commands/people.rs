@@ -46,17 +46,16 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             if p.json {
                 print_json(&rows)?;
             } else {
-                let mut out = std::io::stdout().lock();
-                for r in &rows {
-                    writeln!(
-                        out,
-                        "{:>4}  {:<24} {:>5} faces  {}",
-                        r["id"],
-                        r["name"].as_str().unwrap_or("-"),
-                        r["faces"],
-                        r["sample"].as_str().unwrap_or("")
-                    )?;
-                }
+                let text = |v: &serde_json::Value| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
+                let table: Vec<[String; 5]> = rows
+                    .iter()
+                    .map(|r| ["id", "name", "folder", "faces", "sample"].map(|k| text(&r[k])))
+                    .collect();
+                print_table(["ID", "NAME", "FOLDER", "FACES", "SAMPLE"], &table)?;
             }
         }
         PeopleAction::Name { id, name } => {
@@ -118,4 +117,28 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Columns padded to their widest cell, numbers (ID, FACES) right-aligned, under a header.
+fn print_table(header: [&str; 5], rows: &[[String; 5]]) -> std::io::Result<()> {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let header = header.map(String::from);
+    for row in std::iter::once(&header).chain(rows) {
+        let [id, name, folder, faces, sample] = row;
+        let line = format!(
+            "{id:>w0$}  {name:<w1$}  {folder:<w2$}  {faces:>w3$}  {sample}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }

@@ -1,20 +1,27 @@
-//! `photo_organizer setup`: fetches and verifies the runtime and models ([`crate::setup`]).
+//! `photo_organizer setup`: fetches and verifies the runtime and models ([`crate::setup`]);
+//! with `--json`, lists each file's state on stdout.
 
 use std::{io::Write, process::ExitCode};
 
 use anyhow::Context;
 
-use crate::{config::Config, exit::EXIT_WITH_ERRORS, setup};
+use crate::{config::Config, exit::EXIT_WITH_ERRORS, report::print_json, setup};
 
-pub fn run(config: &Config, check: bool, all: bool) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Config, check: bool, all: bool, json: bool) -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr();
-    let not_ready = setup::run(&config.cache_dir, check, all, &mut stderr)
+    let mut quiet = std::io::sink();
+    let log: &mut dyn Write = if config.quiet {
+        &mut quiet
+    } else {
+        &mut stderr
+    };
+    let not_ready = setup::run(&config.cache_dir, check, all, log)
         .context("setup could not fetch the runtime and models")?;
+    if json {
+        print_json(&setup::report(&config.cache_dir, all))?;
+    }
     if not_ready > 0 {
-        writeln!(
-            stderr,
-            "{not_ready} file(s) missing or corrupt: run `photo_organizer setup`"
-        )?;
+        eprintln!("{not_ready} file(s) missing or corrupt: run `photo_organizer setup`");
         return Ok(ExitCode::from(EXIT_WITH_ERRORS));
     }
     Ok(ExitCode::SUCCESS)

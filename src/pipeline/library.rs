@@ -31,7 +31,7 @@ impl Library {
 
 pub fn scan_library(c: &OrganizeConfig, progress: &dyn ProgressSink) -> Library {
     progress.start("scan", None);
-    let scanned = scan(&c.source, &c.output);
+    let scanned = scan(&c.source, &c.output, &c.exclude);
     let mut scan_errors = scanned.errors;
     let mut items: Vec<Item> = scanned
         .photos
@@ -43,7 +43,8 @@ pub fn scan_library(c: &OrganizeConfig, progress: &dyn ProgressSink) -> Library 
         .collect();
     let library_len = items.len();
     if let Some(known_dir) = &c.known {
-        let known = scan(known_dir, &c.output);
+        // --exclude is about the library; --known photos are all wanted.
+        let known = scan(known_dir, &c.output, &globset::GlobSet::empty());
         scan_errors.extend(known.errors);
         for photo in known.photos {
             let mut parts = photo.rel_path.components();

@@ -16,6 +16,7 @@ use crate::{
         html::write_report, write_manifest, FaceEntry, Manifest, PersonEntry, PhotoEntry,
         PhotoError, PhotoStatus, Stage, Summary, MANIFEST_SCHEMA,
     },
+    sync::{LeftInPlace, SyncReport},
 };
 
 use super::{
@@ -86,7 +87,13 @@ pub struct RunView<'a> {
     pub placement: &'a Placement,
 }
 
-pub fn summary(run: &RunView, exec: &ExecReport, errors: usize, elapsed_s: f64) -> Summary {
+pub fn summary(
+    run: &RunView,
+    exec: &ExecReport,
+    sync: &SyncReport,
+    errors: usize,
+    elapsed_s: f64,
+) -> Summary {
     let RunView {
         c,
         library,
@@ -126,6 +133,9 @@ pub fn summary(run: &RunView, exec: &ExecReport, errors: usize, elapsed_s: f64) 
         },
         already_present: exec.already_present,
         moved: exec.moved,
+        moved_in_out: sync.moved_in_out,
+        removed_from_out: sync.removed,
+        left_in_place: sync.left_in_place.len(),
         duplicates: analyses
             .duplicate_of
             .keys()
@@ -148,6 +158,7 @@ pub fn write_outputs(
     mut placed: Placed,
     summary: &Summary,
     errors: &[PhotoError],
+    left_in_place: &[LeftInPlace],
 ) -> anyhow::Result<()> {
     let RunView {
         c,
@@ -239,6 +250,7 @@ pub fn write_outputs(
         people: person_entries,
         photos: photo_entries,
         errors: errors.to_vec(),
+        left_in_place: left_in_place.to_vec(),
     };
     write_manifest(&c.output, &manifest)
         .with_context(|| format!("cannot write the manifest in {}", c.output.display()))?;

@@ -49,6 +49,13 @@ pub struct Summary {
     pub already_present: usize,
     /// Sources removed after verified copies (`--move`).
     pub moved: usize,
+    /// Earlier placements moved to the folder they belong in now (a rename, merge, rejection).
+    pub moved_in_out: usize,
+    /// Earlier placements no folder wants any more, removed (copies and links only).
+    pub removed_from_out: usize,
+    /// Files in OUT left untouched although the plan no longer wants them (see the manifest's
+    /// `left_in_place` for each path and reason).
+    pub left_in_place: usize,
     /// Files with the same content as an earlier one; analysed and placed once.
     pub duplicates: usize,
     pub dry_run: bool,
@@ -126,6 +133,8 @@ pub struct Manifest {
     pub people: Vec<PersonEntry>,
     pub photos: Vec<PhotoEntry>,
     pub errors: Vec<PhotoError>,
+    /// Earlier placements left as they are, each with the reason.
+    pub left_in_place: Vec<crate::sync::LeftInPlace>,
 }
 
 /// Writes `OUT/manifest.json` atomically ([`crate::safe_fs::write_atomic`]): a reader never
@@ -154,6 +163,17 @@ pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
     );
     if s.moved > 0 {
         let _ = writeln!(out, "moved {} source files (copies verified)", s.moved);
+    }
+    if s.moved_in_out + s.removed_from_out + s.left_in_place > 0 {
+        let _ = writeln!(
+            out,
+            "{} {} earlier files to their new folders, {} {} no folder wants, {} left in place (see manifest.json)",
+            if s.dry_run { "would move" } else { "moved" },
+            s.moved_in_out,
+            if s.dry_run { "would remove" } else { "removed" },
+            s.removed_from_out,
+            s.left_in_place
+        );
     }
     let _ = writeln!(
         out,

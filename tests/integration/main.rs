@@ -3,6 +3,7 @@
 
 mod attach;
 mod backends;
+mod cli;
 mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
@@ -12,5 +13,6 @@ mod organize;
 mod quality;
 mod robustness;
 mod safety;
+mod sync;
 mod tract;
 mod util;

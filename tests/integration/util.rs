@@ -114,10 +114,12 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The binary, using this test's cache.
+/// The binary, using this test's cache and no settings file but the ones a test gives it.
 pub fn command(t: &TestDir) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_photo_organizer"));
-    cmd.env("PHOTO_ORGANIZER_CACHE", t.cache());
+    cmd.env("PHOTO_ORGANIZER_CACHE", t.cache())
+        .env("XDG_CONFIG_HOME", t.dir.path().join("config"))
+        .env_remove("PHOTO_ORGANIZER_CONFIG");
     cmd
 }
 
