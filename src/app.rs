@@ -12,7 +12,7 @@ pub use crate::exit::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_WITH_ERRORS};
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {
-        Mode::Setup { check, all } => commands::setup::run(config, *check, *all),
+        Mode::Setup { check, all, gpu } => commands::setup::run(config, *check, *all, *gpu),
         Mode::People(p) => commands::people::run(config, p),
         Mode::Organize(c) => {
             install_interrupt_handler();

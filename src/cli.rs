@@ -288,4 +288,10 @@ pub struct SetupArgs {
     /// (AGPL-3.0)
     #[arg(long)]
     pub all: bool,
+
+    /// Also the GPU runtime: onnxruntime-gpu 1.31.1 and the CUDA 13.0 and cuDNN 9 libraries it
+    /// needs (about 1.45 GB from PyPI, stored in <cache>/gpu/); then `--gpu` needs only the
+    /// NVIDIA driver
+    #[arg(long)]
+    pub gpu: bool,
 }

@@ -23,6 +23,7 @@ pub mod execute;
 pub mod exif;
 pub mod exit;
 pub mod faces;
+pub mod gpu_libs;
 pub mod lock;
 pub mod models;
 pub mod paths;

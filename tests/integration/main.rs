@@ -5,6 +5,7 @@ mod backends;
 mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
+mod gpu;
 mod incremental;
 mod limits;
 mod organize;
