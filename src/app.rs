@@ -12,7 +12,12 @@ pub use crate::exit::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_WITH_ERRORS};
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {
-        Mode::Setup { check, all, json } => commands::setup::run(config, *check, *all, *json),
+        Mode::Setup {
+            check,
+            all,
+            gpu,
+            json,
+        } => commands::setup::run(config, *check, *all, *gpu, *json),
         Mode::People(p) => commands::people::run(config, p),
         Mode::Organize(c) => {
             install_interrupt_handler();

@@ -138,6 +138,7 @@ fn build_onnx(c: &OrganizeConfig, threads: usize) -> Result<Box<dyn FaceBackend>
         threads,
         device: c.device,
         device_options: c.device_options.clone(),
+        gpu_libraries: c.gpu_libraries.clone(),
         detect: c.detect,
     };
     Ok(Box::new(OnnxBackend::new(&config)?))

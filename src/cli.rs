@@ -384,4 +384,9 @@ pub struct SetupArgs {
     /// bytes (on disk; null when missing)
     #[arg(long)]
     pub json: bool,
+    /// Also the GPU runtime: onnxruntime-gpu 1.31.1 and the CUDA 13.0 and cuDNN 9 libraries it
+    /// needs (about 1.45 GB from PyPI, stored in <cache>/gpu/); then `--gpu` needs only the
+    /// NVIDIA driver
+    #[arg(long)]
+    pub gpu: bool,
 }

@@ -34,6 +34,7 @@ pub enum Mode {
         check: bool,
         all: bool,
         json: bool,
+        gpu: bool,
     },
     People(PeopleConfig),
     /// `eval`: an organize configuration over the labelled folder that never writes output.
@@ -140,6 +141,9 @@ pub struct OrganizeConfig {
     pub device_options: DeviceOptions,
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
+    /// CUDA libraries to load by full path, in order, before a GPU provider is registered
+    /// ([`crate::gpu_libs`]); empty on the CPU.
+    pub gpu_libraries: Vec<PathBuf>,
     pub runtime: FaceRuntime,
     /// Manifest id of the detector.
     pub detector_id: String,
@@ -331,11 +335,16 @@ fn default_cache_dir() -> anyhow::Result<PathBuf> {
         .context("cannot find a cache directory: set HOME, XDG_CACHE_HOME or --cache-dir")
 }
 
-/// Where libonnxruntime is looked for: ORT_DYLIB_PATH, then the cache, then the system.
-fn runtime_candidates(cache_dir: &Path, manifest: &Manifest) -> Vec<(PathBuf, String)> {
+/// Where libonnxruntime is looked for: ORT_DYLIB_PATH, then (for a GPU) `setup --gpu`'s GPU
+/// build, then the cache, then the system.
+fn runtime_candidates(cache_dir: &Path, manifest: &Manifest, gpu: bool) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
         out.push((PathBuf::from(p), "ORT_DYLIB_PATH".to_string()));
+    }
+    if gpu {
+        let gpu_build = manifest.gpu_runtime().path_in(cache_dir);
+        out.push((gpu_build, "photo_organizer setup --gpu".to_string()));
     }
     let cached = manifest.default_for(Role::Runtime).path_in(cache_dir);
     out.push((cached, "photo_organizer setup".to_string()));
@@ -370,7 +379,7 @@ impl TryFrom<Cli> for Config {
         let quiet = cli.global.quiet;
         let mode = match cli.command {
             _ if cli.version => Mode::Version {
-                runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin()),
+                runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin(), false),
             },
             Some(Command::Completions { shell }) => Mode::Completions(shell),
             Some(Command::Man) => Mode::Man,
@@ -378,11 +387,15 @@ impl TryFrom<Cli> for Config {
                 check: args.check,
                 all: args.all,
                 json: args.json,
+                gpu: args.gpu,
             },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
             Some(Command::Doctor(args)) => Mode::Doctor {
                 json: args.json,
-                runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin()),
+                runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin(), {
+                    let m = Manifest::builtin();
+                    m.gpu_runtime().path_in(&cache_dir).is_file()
+                }),
                 ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
             },
             Some(Command::Bench(args)) => {
@@ -708,7 +721,14 @@ fn organize_config(
         },
         device,
         device_options,
-        runtime_candidates: runtime_candidates(cache_dir, &manifest),
+        runtime_candidates: runtime_candidates(cache_dir, &manifest, device.wants_gpu()),
+        gpu_libraries: if device.wants_gpu() {
+            let libs = crate::gpu_libs::wanted_libraries(&manifest);
+            let places = crate::gpu_libs::places_from_env(cache_dir);
+            crate::gpu_libs::preload_order(&crate::gpu_libs::choose(&libs, &places))
+        } else {
+            Vec::new()
+        },
         runtime,
         detector_id,
         detector_model,

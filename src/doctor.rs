@@ -57,24 +57,26 @@ pub fn library_dirs(runtime_dir: Option<&Path>, ld_library_path: Option<&str>) -
 pub fn check_libraries(dirs: &[PathBuf], libraries: &[(&str, &str)]) -> Vec<Check> {
     libraries
         .iter()
-        .map(|(name, from)| match dirs.iter().map(|d| d.join(name)).find(|p| p.exists()) {
-            Some(path) => Check {
-                what: (*name).into(),
-                ok: true,
-                detail: path.display().to_string(),
-                fix: None,
+        .map(
+            |(name, from)| match dirs.iter().map(|d| d.join(name)).find(|p| p.exists()) {
+                Some(path) => Check {
+                    what: (*name).into(),
+                    ok: true,
+                    detail: path.display().to_string(),
+                    fix: None,
+                },
+                None => Check {
+                    what: (*name).into(),
+                    ok: false,
+                    detail: format!("not found ({from})"),
+                    fix: Some(if *name == "libcuda.so.1" {
+                        "install the NVIDIA driver for your GPU (`nvidia-smi` checks it)".into()
+                    } else {
+                        "`photo_organizer setup --gpu`".into()
+                    }),
+                },
             },
-            None => Check {
-                what: (*name).into(),
-                ok: false,
-                detail: format!("not found ({from})"),
-                fix: Some(if *name == "libcuda.so.1" {
-                    "install the NVIDIA driver for your GPU".into()
-                } else {
-                    "`pip install -r requirements-gpu.txt`, then add the lib directories of the nvidia-* packages to LD_LIBRARY_PATH".into()
-                }),
-            },
-        })
+        )
         .collect()
 }
 
@@ -113,6 +115,104 @@ pub fn gpus() -> Check {
     }
 }
 
+/// The GPU path `setup --gpu` provides: onnxruntime-gpu's files in the cache, then which copy
+/// of each CUDA library (and the driver) the CUDA provider gets, with its version and source,
+/// each copy passed over and why, and TensorRT's libraries (not fetched).
+pub fn gpu_checks(cache_dir: &Path, places: &[crate::gpu_libs::Place]) -> Vec<Check> {
+    use crate::{gpu_libs, models::Role};
+    let manifest = crate::models::Manifest::builtin();
+    let mut checks: Vec<Check> = manifest
+        .gpu
+        .iter()
+        .filter(|a| a.role == Role::GpuRuntime)
+        .map(|a| {
+            let path = a.path_in(cache_dir);
+            let ok = path.is_file();
+            Check {
+                what: format!("{} {} ({})", a.package, a.version, a.file),
+                ok,
+                detail: if ok {
+                    path.display().to_string()
+                } else {
+                    format!("not in {}", path.display())
+                },
+                fix: (!ok).then(|| {
+                    format!(
+                        "`photo_organizer setup --gpu` (downloads {:.0} MB)",
+                        manifest.gpu_download_size() as f64 / 1e6
+                    )
+                }),
+            }
+        })
+        .collect();
+    let choices = gpu_libs::choose(&gpu_libs::wanted_libraries(&manifest), places);
+    let others_found = choices
+        .iter()
+        .filter(|c| c.wanted.soname != gpu_libs::DRIVER)
+        .all(|c| c.found.is_some());
+    for c in &choices {
+        let passed = if c.passed_over.is_empty() {
+            String::new()
+        } else {
+            format!("; passed over: {}", c.passed_over.join("; "))
+        };
+        let driver = c.wanted.soname == gpu_libs::DRIVER;
+        checks.push(match &c.found {
+            Some(f) => Check {
+                what: c.wanted.soname.clone(),
+                ok: true,
+                detail: format!(
+                    "{} at {} (from {}){passed}",
+                    f.version.as_deref().unwrap_or("version not readable"),
+                    f.path.display(),
+                    f.source
+                ),
+                fix: None,
+            },
+            None => Check {
+                what: c.wanted.soname.clone(),
+                ok: false,
+                detail: format!("not found ({}){passed}", c.wanted.brought_by),
+                fix: Some(if driver {
+                    format!(
+                        "install the NVIDIA driver for your GPU; `nvidia-smi` must then list the GPU{}",
+                        if others_found {
+                            " (every other CUDA library is there: the driver is all that is missing)"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    "`photo_organizer setup --gpu`".into()
+                }),
+            },
+        });
+    }
+    let tensorrt = ["libnvinfer.so.10", "libnvonnxparser.so.10"].map(|name| gpu_libs::Wanted {
+        soname: name.into(),
+        min_version: Some("10.0".into()),
+        pinned_version: None,
+        brought_by: "TensorRT 10, pip tensorrt-cu13; not fetched by `setup --gpu`".into(),
+    });
+    for c in gpu_libs::choose(&tensorrt, places) {
+        checks.push(match c.found {
+            Some(f) => Check {
+                what: format!("{} (TensorRT only)", c.wanted.soname),
+                ok: true,
+                detail: format!("{} (from {})", f.path.display(), f.source),
+                fix: None,
+            },
+            None => Check {
+                what: format!("{} (TensorRT only)", c.wanted.soname),
+                ok: false,
+                detail: format!("not found ({})", c.wanted.brought_by),
+                fix: Some("only for `--execution-provider tensorrt`: `pip install tensorrt-cu13` and put its lib directory on LD_LIBRARY_PATH".into()),
+            },
+        });
+    }
+    checks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +232,7 @@ mod tests {
             .starts_with(&b.path().display().to_string()));
         assert!(get("libcudnn.so.9").ok);
         let missing = get("libcublasLt.so.13");
-        assert!(!missing.ok && missing.fix.unwrap().contains("requirements-gpu.txt"));
+        assert!(!missing.ok && missing.fix.unwrap().contains("setup --gpu"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod exif;
 pub mod exit;
 pub mod faces;
 pub mod fuzzing;
+pub mod gpu_libs;
 pub mod lock;
 pub mod models;
 pub mod paths;

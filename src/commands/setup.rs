@@ -7,7 +7,13 @@ use anyhow::Context;
 
 use crate::{config::Config, exit::EXIT_WITH_ERRORS, report::print_json, setup};
 
-pub fn run(config: &Config, check: bool, all: bool, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config: &Config,
+    check: bool,
+    all: bool,
+    gpu: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut stderr = std::io::stderr();
     let mut quiet = std::io::sink();
     let log: &mut dyn Write = if config.quiet {
@@ -15,8 +21,12 @@ pub fn run(config: &Config, check: bool, all: bool, json: bool) -> anyhow::Resul
     } else {
         &mut stderr
     };
-    let not_ready = setup::run(&config.cache_dir, check, all, log)
+    let mut not_ready = setup::run(&config.cache_dir, check, all, log)
         .context("setup could not fetch the runtime and models")?;
+    if gpu {
+        not_ready += setup::run_gpu(&config.cache_dir, check, log)
+            .context("setup --gpu could not fetch the GPU runtime and CUDA libraries")?;
+    }
     if json {
         print_json(&setup::report(&config.cache_dir, all))?;
     }

@@ -7,6 +7,7 @@ mod cli;
 mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
+mod gpu;
 mod incremental;
 mod limits;
 mod organize;

@@ -182,6 +182,17 @@ pub enum DeviceRequest {
     Exactly(Provider),
 }
 
+impl DeviceRequest {
+    /// Whether the request may use an NVIDIA GPU (CUDA or TensorRT): then the GPU runtime and
+    /// the CUDA libraries are looked for.
+    pub fn wants_gpu(self) -> bool {
+        matches!(
+            self,
+            DeviceRequest::Auto | DeviceRequest::Exactly(Provider::Cuda | Provider::TensorRt)
+        )
+    }
+}
+
 /// Accelerator settings (CUDA options follow ONNX Runtime's names).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DeviceOptions {

@@ -18,6 +18,7 @@ use po_backend_api::{
     DeviceRequest, FaceBackend, FaceBox, Provider, RgbView,
 };
 
+pub mod cuda_libs;
 pub mod fixture;
 pub mod onnx_edit;
 pub mod scrfd;
@@ -103,6 +104,9 @@ pub struct OnnxConfig {
     pub threads: usize,
     pub device: DeviceRequest,
     pub device_options: DeviceOptions,
+    /// CUDA libraries loaded by full path, in this order, before a CUDA or TensorRT provider
+    /// is registered ([`cuda_libs::preload`]), so no LD_LIBRARY_PATH is needed.
+    pub gpu_libraries: Vec<PathBuf>,
     pub detect: DetectOptions,
 }
 
@@ -221,20 +225,32 @@ pub fn provider_plan(request: DeviceRequest) -> Vec<Provider> {
     }
 }
 
+/// The cause and fix when the NVIDIA driver's library is what is missing: the only part of the
+/// CUDA path `setup --gpu` cannot fetch.
+pub const DRIVER_MISSING: &str = "libcuda.so.1 (the NVIDIA driver) is missing: it comes with your GPU's driver, not from PyPI (`photo_organizer setup --gpu` fetches the rest): install the NVIDIA driver for your GPU; `nvidia-smi` must then list the GPU";
+
 /// Turns a runtime's refusal into the cause and the command that fixes it.
 pub fn explain_provider_error(p: Provider, error: &str) -> String {
+    let missing_lib = error
+        .split(|c: char| c.is_whitespace() || c == ':' || c == '\'' || c == '"')
+        // "Failed to load library libonnxruntime_providers_cuda.so with error: libcuda.so.1:
+        // cannot open ...": the provider's own library is not what is missing.
+        .find(|w| w.starts_with("lib") && w.contains(".so") && !w.starts_with("libonnxruntime"));
     let fix = if error.contains("not enabled in this build") || error.contains("not available") {
         match p {
-            Provider::Cuda | Provider::TensorRt => "this libonnxruntime was built without it: `pip install -r requirements-gpu.txt` (onnxruntime-gpu) and set ORT_DYLIB_PATH to its onnxruntime/capi/libonnxruntime.so.1.31.1".to_string(),
+            Provider::Cuda | Provider::TensorRt => "this libonnxruntime was built without it: `photo_organizer setup --gpu` fetches onnxruntime-gpu 1.31.1 and its CUDA libraries, and `--gpu` then loads that build (unless ORT_DYLIB_PATH names another)".to_string(),
             Provider::CoreMl => "CoreML exists only on macOS builds of ONNX Runtime".to_string(),
             Provider::DirectMl => "DirectML exists only on Windows builds of ONNX Runtime".to_string(),
             _ => format!("use a libonnxruntime built with the {} provider (ORT_DYLIB_PATH)", p.name()),
         }
-    } else if let Some(lib) = error
-        .split(|c: char| c.is_whitespace() || c == ':' || c == '\'' || c == '"')
-        .find(|w| w.starts_with("lib") && w.contains(".so"))
+    } else if missing_lib == Some("libcuda.so.1") {
+        DRIVER_MISSING.to_string()
+    } else if let Some(lib) =
+        missing_lib.filter(|l| l.starts_with("libnvinfer") || l.starts_with("libnvonnxparser"))
     {
-        format!("{lib} is missing: `pip install -r requirements-gpu.txt` brings the CUDA 13 and cuDNN 9 libraries; add their lib directories to LD_LIBRARY_PATH (`photo_organizer doctor` lists what is found)")
+        format!("{lib} is TensorRT 10, which `setup --gpu` does not fetch (over 1 GB): `pip install tensorrt-cu13` and put its lib directory on LD_LIBRARY_PATH, or use `--execution-provider cuda`")
+    } else if let Some(lib) = missing_lib {
+        format!("{lib} is missing: `photo_organizer setup --gpu` fetches the CUDA 13 and cuDNN 9 libraries and loads them by itself (`photo_organizer doctor` lists which copy of each is found)")
     } else {
         "`photo_organizer doctor` checks the runtime, the GPU and its libraries".to_string()
     };
@@ -366,6 +382,15 @@ impl OnnxBackend {
         for provider in provider_plan(config.device) {
             let o = &config.device_options;
             let cpu = provider == Provider::Cpu;
+            if matches!(provider, Provider::Cuda | Provider::TensorRt) {
+                if let Err(e) = cuda_libs::preload(&config.gpu_libraries) {
+                    refusals.push(format!(
+                        "{}: {e}; `photo_organizer setup --gpu` fetches (and checks) them again",
+                        provider.name()
+                    ));
+                    continue;
+                }
+            }
             let (det, emb) = if cpu {
                 (&*cpu_det_bytes, &cpu_emb_bytes)
             } else {
@@ -510,7 +535,24 @@ mod tests {
             "CUDA execution provider is not enabled in this build.",
         );
         assert!(
-            e.contains("requirements-gpu.txt") && e.contains("ORT_DYLIB_PATH"),
+            e.contains("setup --gpu") && e.contains("ORT_DYLIB_PATH"),
+            "{e}"
+        );
+        // With every CUDA library loaded, only the driver can be missing: named, with the check.
+        let e = explain_provider_error(
+            Provider::Cuda,
+            "Failed to load library libonnxruntime_providers_cuda.so with error: libcuda.so.1: cannot open shared object file: No such file or directory",
+        );
+        assert!(
+            e.contains("libcuda.so.1 (the NVIDIA driver) is missing") && e.contains("nvidia-smi"),
+            "{e}"
+        );
+        let e = explain_provider_error(
+            Provider::TensorRt,
+            "libnvinfer.so.10: cannot open shared object file",
+        );
+        assert!(
+            e.contains("TensorRT 10") && e.contains("tensorrt-cu13"),
             "{e}"
         );
         let e = explain_provider_error(
@@ -518,8 +560,7 @@ mod tests {
             "Failed to load library libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file",
         );
         assert!(
-            e.contains("libonnxruntime_providers_cuda.so is missing")
-                || e.contains("libcublasLt.so.13"),
+            e.contains("libcublasLt.so.13 is missing") && e.contains("setup --gpu"),
             "{e}"
         );
     }

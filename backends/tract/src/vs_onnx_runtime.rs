@@ -63,6 +63,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         threads: 1,
         device: DeviceRequest::Cpu,
         device_options: Default::default(),
+        gpu_libraries: Vec::new(),
         detect,
     })
     .unwrap();
