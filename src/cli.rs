@@ -350,6 +350,13 @@ pub enum PeopleAction {
     List,
     /// Give person ID a name; their folder becomes the name on the next run
     Name { id: u32, name: String },
+    /// Take person ID's name away; their folder becomes person_NNN on the next run
+    Unname { id: u32 },
+    /// Hide person ID (a stranger, a poster, a TV): no folder; their photos go to the other
+    /// people's folders, else _unknown/. Remembered across runs
+    Hide { id: u32 },
+    /// Show a hidden person again
+    Unhide { id: u32 },
     /// Merge person OTHER into person KEEP (KEEP keeps its name, else takes OTHER's)
     Merge {
         keep: u32,

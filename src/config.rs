@@ -80,6 +80,14 @@ pub enum PeopleAction {
         id: u32,
         name: String,
     },
+    Unname {
+        id: u32,
+    },
+    /// `hide` (true) or `unhide` (false).
+    Hide {
+        id: u32,
+        hidden: bool,
+    },
     Merge {
         keep: u32,
         other: u32,
@@ -507,6 +515,9 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
             id,
             name: crate::people::check_name(&name)?,
         },
+        Cli::Unname { id } => PeopleAction::Unname { id },
+        Cli::Hide { id } => PeopleAction::Hide { id, hidden: true },
+        Cli::Unhide { id } => PeopleAction::Hide { id, hidden: false },
         Cli::Merge { keep, other, force } => {
             if keep == other {
                 bail!("cannot merge person {keep} into itself");

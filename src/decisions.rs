@@ -39,6 +39,9 @@ pub enum DecisionsError {
 pub struct PersonRecord {
     pub id: u32,
     pub name: Option<String>,
+    /// `people hide`: never exported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,11 +129,18 @@ fn from_cache(
     Ok(Decisions {
         schema: PEOPLE_SCHEMA,
         tool: format!("photo_organizer {}", env!("CARGO_PKG_VERSION")),
-        people: cache
-            .people(collection)?
-            .into_iter()
-            .map(|(id, name)| PersonRecord { id, name })
-            .collect(),
+        people: {
+            let hidden = cache.hidden(collection)?;
+            cache
+                .people(collection)?
+                .into_iter()
+                .map(|(id, name)| PersonRecord {
+                    id,
+                    name,
+                    hidden: hidden.contains(&id),
+                })
+                .collect()
+        },
         merges,
         rejections,
         assignments,
@@ -224,6 +234,9 @@ pub fn restore(cache: &mut Cache, collection: &str) -> Result<Option<String>, De
         match known.get(&person.id) {
             None => {
                 cache.set_name(collection, person.id, name.as_deref())?;
+                if person.hidden {
+                    cache.set_hidden(collection, person.id, true)?;
+                }
                 people += 1;
                 names += usize::from(name.is_some());
             }
@@ -260,6 +273,24 @@ pub fn set_name(
     name: &str,
 ) -> Result<(), DecisionsError> {
     cache.set_name(collection, id, Some(name))?;
+    save(cache, collection)
+}
+
+/// Removes person `id`'s name (their folder becomes `person_NNN` again) and records it.
+pub fn unname(cache: &mut Cache, collection: &str, id: u32) -> Result<(), DecisionsError> {
+    cache.set_name(collection, id, None)?;
+    save(cache, collection)
+}
+
+/// Hides person `id` (no folder, their photos go where photos of nobody known go), or shows
+/// them again, and records it.
+pub fn set_hidden(
+    cache: &mut Cache,
+    collection: &str,
+    id: u32,
+    hidden: bool,
+) -> Result<(), DecisionsError> {
+    cache.set_hidden(collection, id, hidden)?;
     save(cache, collection)
 }
 

@@ -15,6 +15,9 @@ pub struct PeopleState {
     pub assignments: HashMap<FaceKey, u32>,
     pub names: BTreeMap<u32, Option<String>>,
     pub rejections: HashSet<(FaceKey, u32)>,
+    /// People the user hid: they keep their faces and id, get no folder, and no face is
+    /// attached to them after clustering.
+    pub hidden: HashSet<u32>,
 }
 
 /// The outcome: a person id (or none) per face, and every person's name.

@@ -55,6 +55,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (collection, sha256, idx, person)
     );
     ",
+    // 2: people the user hid (`people hide`): kept, never exported.
+    "ALTER TABLE people ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -512,6 +512,33 @@ impl Cache {
     }
 
     /// Moves every face of `from` to `into` (all models) and forgets `from`.
+    /// Hides (or shows again) person `id`: a hidden person keeps their faces and id but gets
+    /// no folder (a stranger, a poster, a TV).
+    pub fn set_hidden(
+        &mut self,
+        collection: &str,
+        id: u32,
+        hidden: bool,
+    ) -> Result<(), CacheError> {
+        self.conn.execute(
+            "INSERT INTO people (collection, id, name, hidden) VALUES (?1, ?2, NULL, ?3)
+             ON CONFLICT (collection, id) DO UPDATE SET hidden = excluded.hidden",
+            params![collection, id, hidden],
+        )?;
+        Ok(())
+    }
+
+    /// The hidden people of a collection.
+    pub fn hidden(&self, collection: &str) -> Result<Vec<u32>, CacheError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM people WHERE collection = ?1 AND hidden != 0 ORDER BY id")?;
+        let rows = stmt
+            .query_map(params![collection], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     pub fn merge(&mut self, collection: &str, into: u32, from: u32) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
         tx.execute(

@@ -27,6 +27,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
     };
     match &p.action {
         PeopleAction::List => {
+            let hidden = cache.hidden(&p.collection)?;
             let rows: Vec<serde_json::Value> = stats
                 .iter()
                 .map(|s| {
@@ -37,7 +38,10 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                     serde_json::json!({
                         "id": s.id,
                         "name": s.name,
-                        "folder": crate::people::folder_name(s.id, s.name.as_deref()),
+                        // A hidden person has no folder.
+                        "folder": (!hidden.contains(&s.id))
+                            .then(|| crate::people::folder_name(s.id, s.name.as_deref())),
+                        "hidden": hidden.contains(&s.id),
                         "faces": s.faces,
                         "sample": sample,
                     })
@@ -53,7 +57,15 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 };
                 let table: Vec<[String; 5]> = rows
                     .iter()
-                    .map(|r| ["id", "name", "folder", "faces", "sample"].map(|k| text(&r[k])))
+                    .map(|r| {
+                        ["id", "name", "folder", "faces", "sample"].map(|k| {
+                            if k == "folder" && r["hidden"] == true {
+                                "(hidden)".into()
+                            } else {
+                                text(&r[k])
+                            }
+                        })
+                    })
                     .collect();
                 print_table(["ID", "NAME", "FOLDER", "FACES", "SAMPLE"], &table)?;
             }
@@ -78,6 +90,27 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 })?;
             }
             eprintln!("person {id} is now {name:?} (folder {})", to.display());
+        }
+        PeopleAction::Unname { id } => {
+            if !exists(*id) {
+                return Err(missing(*id));
+            }
+            crate::decisions::unname(&mut cache, &p.collection, *id)?;
+            eprintln!(
+                "person {id} has no name now (folder {}); re-run to update the folders",
+                crate::people::folder_name(*id, None)
+            );
+        }
+        PeopleAction::Hide { id, hidden } => {
+            if !exists(*id) {
+                return Err(missing(*id));
+            }
+            crate::decisions::set_hidden(&mut cache, &p.collection, *id, *hidden)?;
+            if *hidden {
+                eprintln!("person {id} is hidden: no folder from the next run on (`people unhide {id}` undoes it)");
+            } else {
+                eprintln!("person {id} is shown again from the next run on");
+            }
         }
         PeopleAction::Merge { keep, other, force } => {
             for id in [keep, other] {

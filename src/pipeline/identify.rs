@@ -3,7 +3,7 @@
 //! then one face per person per photo, and faces left unknown join the person they clearly
 //! belong to ([`crate::attach`]). Hands [`People`] to planning and the report.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::{
     attach::{attach_unknown_faces, doubtful_faces, Outcome, DEFAULT_ATTACH},
@@ -21,6 +21,8 @@ pub struct People {
     pub folders: BTreeMap<u32, String>,
     /// Item -> the person of each of its faces, in face order.
     pub of_item: HashMap<usize, Vec<Option<u32>>>,
+    /// People the user hid: no folder; their faces count as nobody known when planning.
+    pub hidden: HashSet<u32>,
     /// Per face: its person before the attachment step (what clustering and earlier runs gave).
     pub before_attach: Vec<Option<u32>>,
     /// Per face: what the attachment step did with it, and why.
@@ -36,6 +38,7 @@ pub fn load_state(cache: &Cache, collection: &str, model_key: &str) -> anyhow::R
             .collect(),
         names: cache.people(collection)?.into_iter().collect(),
         rejections: cache.rejections(collection)?.into_iter().collect(),
+        hidden: cache.hidden(collection)?.into_iter().collect(),
     })
 }
 
@@ -58,7 +61,7 @@ pub fn identify_people(
             doubtful: &doubtful,
         },
         |f, p| state.rejections.contains(&(faces.keys[f].clone(), p)),
-        &Default::default(),
+        &state.hidden,
         &DEFAULT_ATTACH,
     );
     let mut of_item: HashMap<usize, Vec<Option<u32>>> = HashMap::new();
@@ -72,6 +75,7 @@ pub fn identify_people(
         of_item,
         before_attach,
         attach,
+        hidden: state.hidden.clone(),
     }
 }
 

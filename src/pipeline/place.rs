@@ -36,7 +36,7 @@ pub fn place(
             PlacedPhoto {
                 src: photo.path.clone(),
                 rel_path: photo.rel_path.clone(),
-                destinations: destinations(people.of_item.get(&i).map_or(&[][..], Vec::as_slice)),
+                destinations: destinations(&exported(people, i)),
                 year: year_taken(&analyses.of_item[&i], photo),
             }
         })
@@ -51,6 +51,17 @@ pub fn place(
         photos,
         plan,
     }
+}
+
+/// The people of item `i`'s faces who get a folder: a hidden person counts as nobody known.
+fn exported(people: &People, i: usize) -> Vec<Option<u32>> {
+    people
+        .of_item
+        .get(&i)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|p| p.filter(|p| !people.hidden.contains(p)))
+        .collect()
 }
 
 /// Year of a Unix time (UTC), by the civil-from-days algorithm.

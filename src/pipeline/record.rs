@@ -227,7 +227,9 @@ pub fn write_outputs(
                                 score: face.score,
                                 landmarks: face.landmarks,
                                 person,
-                                folder: person.map(|p| people.folders[&p].clone()),
+                                folder: person
+                                    .filter(|p| !people.hidden.contains(p))
+                                    .map(|p| people.folders[&p].clone()),
                             }
                         })
                         .collect()

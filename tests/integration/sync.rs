@@ -178,3 +178,42 @@ fn symlinks_then_copies_then_hardlinks_converge_without_losing_a_photo() {
     let copied = photos_in(&t.out()).len();
     assert_eq!(copied, 7, "{:?}", photos_in(&t.out()).keys());
 }
+
+#[test]
+fn hide_unhide_and_unname_are_followed_by_the_folders() {
+    let t = TestDir::new();
+    library(&t);
+    organize(&t, &[]);
+    let obama = person_of(&t, "obama.jpg").unwrap();
+    let obama_folder = folder_of(&t, "obama.jpg")[0].clone();
+    people(&t, &["name", &obama.to_string(), "Barack"]);
+    organize(&t, &[]);
+    people(&t, &["unname", &obama.to_string()]);
+    assert_matches_a_fresh_run(&t, &[]);
+    assert_eq!(folder_of(&t, "obama.jpg"), vec![obama_folder.clone()]);
+
+    people(&t, &["hide", &obama.to_string()]);
+    assert_matches_a_fresh_run(&t, &[]);
+    assert!(!t.out().join(&obama_folder).exists(), "{:?}", t.folders());
+    assert_eq!(folder_of(&t, "obama.jpg"), vec!["_unknown".to_string()]);
+    // Still the same person, remembered across runs, and listed as hidden.
+    assert_eq!(person_of(&t, "obama.jpg"), Some(obama));
+    let listed = command(&t)
+        .args(["people", "--json", "-o"])
+        .arg(t.out())
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == obama)
+        .unwrap()
+        .clone();
+    assert_eq!(entry["hidden"], true, "{entry}");
+
+    people(&t, &["unhide", &obama.to_string()]);
+    assert_matches_a_fresh_run(&t, &[]);
+    assert_eq!(folder_of(&t, "obama.jpg"), vec![obama_folder]);
+}
