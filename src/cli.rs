@@ -350,6 +350,12 @@ pub enum PeopleAction {
     List,
     /// Give person ID a name; their folder becomes the name on the next run
     Name { id: u32, name: String },
+    /// Split person ID: their faces in PHOTO... become a new person, for this and later runs
+    Split {
+        id: u32,
+        #[arg(required = true, value_name = "PHOTO")]
+        photos: Vec<PathBuf>,
+    },
     /// Take person ID's name away; their folder becomes person_NNN on the next run
     Unname { id: u32 },
     /// Hide person ID (a stranger, a poster, a TV): no folder; their photos go to the other

@@ -83,6 +83,10 @@ pub enum PeopleAction {
     Unname {
         id: u32,
     },
+    Split {
+        id: u32,
+        photos: Vec<PathBuf>,
+    },
     /// `hide` (true) or `unhide` (false).
     Hide {
         id: u32,
@@ -516,6 +520,7 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
             name: crate::people::check_name(&name)?,
         },
         Cli::Unname { id } => PeopleAction::Unname { id },
+        Cli::Split { id, photos } => PeopleAction::Split { id, photos },
         Cli::Hide { id } => PeopleAction::Hide { id, hidden: true },
         Cli::Unhide { id } => PeopleAction::Hide { id, hidden: false },
         Cli::Merge { keep, other, force } => {

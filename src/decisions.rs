@@ -68,6 +68,9 @@ pub struct Decisions {
     pub merges: Vec<MergeRecord>,
     #[serde(default)]
     pub rejections: Vec<RejectionRecord>,
+    /// `people split`: `[photo sha256, face index, person]` for every face given to a person.
+    #[serde(default)]
+    pub pins: Vec<(String, u32, u32)>,
     /// Per model key: `[photo sha256, face index, person]` for every assigned face.
     #[serde(default)]
     pub assignments: BTreeMap<String, Vec<(String, u32, u32)>>,
@@ -143,6 +146,15 @@ fn from_cache(
         },
         merges,
         rejections,
+        pins: {
+            let mut pins: Vec<(String, u32, u32)> = cache
+                .pins(collection)?
+                .into_iter()
+                .map(|((sha, idx), person)| (sha, idx, person))
+                .collect();
+            pins.sort();
+            pins
+        },
         assignments,
     })
 }
@@ -247,6 +259,19 @@ pub fn restore(cache: &mut Cache, collection: &str) -> Result<Option<String>, De
             Some(_) => {}
         }
     }
+    let pinned: HashSet<FaceKey> = cache
+        .pins(collection)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for (sha, idx, person) in &file.pins {
+        let key = (sha.clone(), *idx);
+        if !pinned.contains(&key) {
+            // The face's earlier person is among the file's rejections, restored below.
+            cache.pin(collection, &key, *person, None)?;
+            assignments += 1;
+        }
+    }
     let had: HashSet<(FaceKey, u32)> = cache.rejections(collection)?.into_iter().collect();
     let mut rejections = 0;
     for r in &file.rejections {
@@ -280,6 +305,23 @@ pub fn set_name(
 pub fn unname(cache: &mut Cache, collection: &str, id: u32) -> Result<(), DecisionsError> {
     cache.set_name(collection, id, None)?;
     save(cache, collection)
+}
+
+/// `people split`: gives `faces` of person `from` to a new person, for this and later runs.
+/// Returns the new person's id.
+pub fn split(
+    cache: &mut Cache,
+    collection: &str,
+    from: u32,
+    faces: &[FaceKey],
+) -> Result<u32, DecisionsError> {
+    let id = cache.new_person_id(collection)?;
+    cache.set_name(collection, id, None)?;
+    for face in faces {
+        cache.pin(collection, face, id, Some(from))?;
+    }
+    save(cache, collection)?;
+    Ok(id)
 }
 
 /// Hides person `id` (no folder, their photos go where photos of nobody known go), or shows

@@ -18,6 +18,8 @@ pub struct PeopleState {
     /// People the user hid: they keep their faces and id, get no folder, and no face is
     /// attached to them after clustering.
     pub hidden: HashSet<u32>,
+    /// Faces the user gave to a person (`people split`): theirs whatever the clustering says.
+    pub pins: HashMap<FaceKey, u32>,
 }
 
 /// The outcome: a person id (or none) per face, and every person's name.
@@ -101,9 +103,10 @@ pub fn identify(
         .iter()
         .zip(labels)
         .map(|(key, label)| {
-            let person = match label {
-                Some(l) => person_of_cluster.get(l).copied(),
-                None => state.assignments.get(key).copied(),
+            let person = match (state.pins.get(key), label) {
+                (Some(pinned), _) => Some(*pinned),
+                (None, Some(l)) => person_of_cluster.get(l).copied(),
+                (None, None) => state.assignments.get(key).copied(),
             };
             person.filter(|p| !state.rejections.contains(&(key.clone(), *p)))
         })

@@ -57,6 +57,14 @@ pub const MIGRATIONS: &[&str] = &[
     ",
     // 2: people the user hid (`people hide`): kept, never exported.
     "ALTER TABLE people ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;",
+    // 3: faces the user gave to a person (`people split`): theirs whatever the clustering says.
+    "CREATE TABLE pins (
+        collection TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        person INTEGER NOT NULL,
+        PRIMARY KEY (collection, sha256, idx)
+    );",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -539,8 +539,66 @@ impl Cache {
         Ok(rows)
     }
 
+    /// Gives `face` to `person` for good (`people split`), and rejects it from `from`.
+    pub fn pin(
+        &mut self,
+        collection: &str,
+        face: &FaceKey,
+        person: u32,
+        from: Option<u32>,
+    ) -> Result<(), CacheError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO pins (collection, sha256, idx, person) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (collection, sha256, idx) DO UPDATE SET person = excluded.person",
+            params![collection, face.0, face.1, person],
+        )?;
+        if let Some(from) = from {
+            tx.execute(
+                "INSERT OR IGNORE INTO rejections (collection, sha256, idx, person) VALUES (?1, ?2, ?3, ?4)",
+                params![collection, face.0, face.1, from],
+            )?;
+        }
+        tx.execute(
+            "UPDATE assignments SET person = ?4 WHERE collection = ?1 AND sha256 = ?2 AND idx = ?3",
+            params![collection, face.0, face.1, person],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Faces pinned to a person by `people split`.
+    pub fn pins(&self, collection: &str) -> Result<Vec<(FaceKey, u32)>, CacheError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sha256, idx, person FROM pins WHERE collection = ?1")?;
+        let rows = stmt
+            .query_map(params![collection], |r| {
+                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// An id no person of the collection has had (in names, assignments or pins).
+    pub fn new_person_id(&self, collection: &str) -> Result<u32, CacheError> {
+        let max: Option<u32> = self.conn.query_row(
+            "SELECT MAX(m) FROM (
+                SELECT MAX(id) AS m FROM people WHERE collection = ?1
+                UNION ALL SELECT MAX(person) FROM assignments WHERE collection = ?1
+                UNION ALL SELECT MAX(person) FROM pins WHERE collection = ?1)",
+            params![collection],
+            |r| r.get(0),
+        )?;
+        Ok(max.map_or(1, |m| m + 1))
+    }
+
     pub fn merge(&mut self, collection: &str, into: u32, from: u32) -> Result<(), CacheError> {
         let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE pins SET person = ?2 WHERE collection = ?1 AND person = ?3",
+            params![collection, into, from],
+        )?;
         tx.execute(
             "UPDATE assignments SET person = ?2 WHERE collection = ?1 AND person = ?3",
             params![collection, into, from],

@@ -91,6 +91,35 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             }
             eprintln!("person {id} is now {name:?} (folder {})", to.display());
         }
+        PeopleAction::Split { id, photos } => {
+            if !exists(*id) {
+                return Err(missing(*id));
+            }
+            let mut faces = Vec::new();
+            for photo in photos {
+                let (sha, _) = file_digest(photo)
+                    .with_context(|| format!("cannot read {}", photo.display()))?;
+                let of_person: Vec<u32> = cache
+                    .assigned_faces(&p.collection, &sha)?
+                    .into_iter()
+                    .filter(|(_, person)| person == id)
+                    .map(|(idx, _)| idx)
+                    .collect();
+                if of_person.is_empty() {
+                    bail!(
+                        "no face of {} belongs to person {id}; `photo_organizer people -o {}` and manifest.json say whose faces it has",
+                        photo.display(),
+                        p.collection
+                    );
+                }
+                faces.extend(of_person.into_iter().map(|idx| (sha.clone(), idx)));
+            }
+            let new = crate::decisions::split(&mut cache, &p.collection, *id, &faces)?;
+            eprintln!(
+                "{} face(s) of person {id} are now person {new}; re-run to update the folders",
+                faces.len()
+            );
+        }
         PeopleAction::Unname { id } => {
             if !exists(*id) {
                 return Err(missing(*id));

@@ -39,6 +39,7 @@ pub fn load_state(cache: &Cache, collection: &str, model_key: &str) -> anyhow::R
         names: cache.people(collection)?.into_iter().collect(),
         rejections: cache.rejections(collection)?.into_iter().collect(),
         hidden: cache.hidden(collection)?.into_iter().collect(),
+        pins: cache.pins(collection)?.into_iter().collect(),
     })
 }
 

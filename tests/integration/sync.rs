@@ -217,3 +217,22 @@ fn hide_unhide_and_unname_are_followed_by_the_folders() {
     assert_matches_a_fresh_run(&t, &[]);
     assert_eq!(folder_of(&t, "obama.jpg"), vec![obama_folder]);
 }
+
+#[test]
+fn split_faces_become_a_new_person_and_stay_one() {
+    let t = TestDir::new();
+    library(&t);
+    organize(&t, &[]);
+    let obama = person_of(&t, "obama.jpg").unwrap();
+    let photo = t.library().join("obama3.jpg");
+    people(&t, &["split", &obama.to_string(), photo.to_str().unwrap()]);
+    assert_matches_a_fresh_run(&t, &[]);
+    let new = person_of(&t, "obama3.jpg").expect("the split face has a person");
+    assert_ne!(new, obama);
+    assert_eq!(person_of(&t, "obama.jpg"), Some(obama));
+    assert_ne!(folder_of(&t, "obama3.jpg"), folder_of(&t, "obama.jpg"));
+    // Remembered on later runs, and a person id is never given twice.
+    organize(&t, &[]);
+    assert_eq!(person_of(&t, "obama3.jpg"), Some(new));
+    assert_ne!(person_of(&t, "f1.jpg"), Some(new));
+}
