@@ -327,6 +327,26 @@ mod tests {
     }
 
     #[test]
+    fn a_pinned_face_keeps_its_person_whatever_the_clustering_says() {
+        let mut state = PeopleState::default();
+        for f in ["a", "b", "c"] {
+            state.assignments.insert(key(f), 1);
+        }
+        state.names.insert(1, Some("Ada".into()));
+        state.names.insert(2, None);
+        state.pins.insert(key("c"), 2);
+        state.rejections.insert((key("c"), 1));
+        let faces = [key("a"), key("b"), key("c")];
+        let ids = identify(
+            &faces,
+            &[Some(0), Some(0), Some(0)],
+            &HashMap::new(),
+            &state,
+        );
+        assert_eq!(ids.person_of_face, vec![Some(1), Some(1), Some(2)]);
+    }
+
+    #[test]
     fn people_keep_ids_and_names_when_photos_are_added() {
         let mut state = PeopleState::default();
         state.assignments.insert(key("a"), 7);

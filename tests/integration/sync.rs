@@ -236,3 +236,22 @@ fn split_faces_become_a_new_person_and_stay_one() {
     assert_eq!(person_of(&t, "obama3.jpg"), Some(new));
     assert_ne!(person_of(&t, "f1.jpg"), Some(new));
 }
+
+/// A run killed in the middle of its moves leaves some placements moved and the ledger not yet
+/// rewritten; the next run must end where an uninterrupted one does.
+#[test]
+fn a_run_killed_during_its_moves_ends_in_the_same_state_on_rerun() {
+    let t = TestDir::new();
+    library(&t);
+    organize(&t, &[]);
+    let obama = person_of(&t, "obama.jpg").unwrap();
+    let franck = person_of(&t, "f1.jpg").unwrap();
+    let obama_folder = t.out().join(&folder_of(&t, "obama.jpg")[0]);
+    let franck_folder = t.out().join(&folder_of(&t, "f1.jpg")[0]);
+    people(&t, &["merge", &obama.to_string(), &franck.to_string()]);
+    // What the killed run got done: one of franck's two placements moved, nothing recorded.
+    fs::rename(franck_folder.join("f1.jpg"), obama_folder.join("f1.jpg")).unwrap();
+    assert_matches_a_fresh_run(&t, &[]);
+    assert!(!franck_folder.exists(), "{:?}", t.folders());
+    assert_eq!(folder_of(&t, "f2.jpg"), folder_of(&t, "obama.jpg"));
+}
