@@ -569,15 +569,10 @@ impl Cache {
 
     /// Faces pinned to a person by `people split`.
     pub fn pins(&self, collection: &str) -> Result<Vec<(FaceKey, u32)>, CacheError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT sha256, idx, person FROM pins WHERE collection = ?1")?;
-        let rows = stmt
-            .query_map(params![collection], |r| {
-                Ok(((r.get(0)?, r.get(1)?), r.get(2)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.face_person_rows(
+            "SELECT sha256, idx, person FROM pins WHERE collection = ?1",
+            collection,
+        )
     }
 
     /// An id no person of the collection has had (in names, assignments or pins).
@@ -635,9 +630,19 @@ impl Cache {
     }
 
     pub fn rejections(&self, collection: &str) -> Result<Vec<(FaceKey, u32)>, CacheError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT sha256, idx, person FROM rejections WHERE collection = ?1")?;
+        self.face_person_rows(
+            "SELECT sha256, idx, person FROM rejections WHERE collection = ?1",
+            collection,
+        )
+    }
+
+    /// `(face, person)` rows of `sql`, which selects sha256, idx, person for collection ?1.
+    fn face_person_rows(
+        &self,
+        sql: &str,
+        collection: &str,
+    ) -> Result<Vec<(FaceKey, u32)>, CacheError> {
+        let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt
             .query_map(params![collection], |r| {
                 Ok(((r.get(0)?, r.get(1)?), r.get(2)?))

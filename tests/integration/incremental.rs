@@ -11,18 +11,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn person_of(t: &TestDir, source: &str) -> Option<u64> {
-    let m = t.manifest();
-    let photo = m["photos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["source"] == source)
-        .unwrap_or_else(|| panic!("{source} not in manifest"))
-        .clone();
-    photo["faces"][0]["person"].as_u64()
-}
-
 fn people(t: &TestDir, args: &[&str]) -> std::process::Output {
     command(t)
         .arg("people")

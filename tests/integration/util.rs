@@ -172,6 +172,19 @@ pub fn assert_obama_is_one_person(t: &TestDir) {
     );
 }
 
+/// The person of the first face of library photo `source`, from the manifest.
+pub fn person_of(t: &TestDir, source: &str) -> Option<u64> {
+    let m = t.manifest();
+    let photo = m["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["source"] == source)
+        .unwrap_or_else(|| panic!("{source} not in manifest"))
+        .clone();
+    photo["faces"][0]["person"].as_u64()
+}
+
 /// The `--json` summary a run printed.
 pub fn summary(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
