@@ -73,6 +73,12 @@ pub fn start_backend(
             )
         });
     }
+    // SCRFD as the detector is its own check: it does not fire on pets' faces.
+    if let (Err(reason), false) = (b.face_check_status(), c.detector_id.starts_with("scrfd")) {
+        progress.message(&format!(
+            "warning: pets' faces cannot be told from people's, so a dog or cat may become a person: {reason}"
+        ));
+    }
     Ok(b)
 }
 
@@ -139,6 +145,7 @@ fn build_onnx(c: &OrganizeConfig, threads: usize) -> Result<Box<dyn FaceBackend>
         device: c.device,
         device_options: c.device_options.clone(),
         detect: c.detect,
+        face_check_model: Some(c.face_check_model.clone()),
     };
     Ok(Box::new(OnnxBackend::new(&config)?))
 }

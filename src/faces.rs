@@ -9,6 +9,7 @@ use po_backend_api::{AlignedFace, BackendError, FaceBackend, FaceBox, RgbView};
 
 use crate::{
     align::align_face_to,
+    animals,
     cache::{StoredAnalysis, StoredFace},
     decode::{decode_file, shrink_to_fit, DecodeError, DecodeLimits},
     exif::ExifInfo,
@@ -16,7 +17,7 @@ use crate::{
 
 /// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
 /// results from older versions are not reused.
-pub const PREPROCESSING_VERSION: u32 = 5;
+pub const PREPROCESSING_VERSION: u32 = 6;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640.
 pub const DETECT_MAX_SIDE: u32 = 640;
@@ -135,6 +136,35 @@ fn detect_tiled(
     Ok(po_backend_api::nms::nms(found, nms_iou))
 }
 
+/// Per face: whether the backend's second detector says it is not a person's ([`animals`]);
+/// all `false` when the backend has none.
+fn check_animals(
+    backend: &mut dyn FaceBackend,
+    rgb: &RgbImage,
+    faces: &[FaceBox],
+) -> Result<Vec<bool>, BackendError> {
+    let mut animal = vec![false; faces.len()];
+    let todo: Vec<usize> = (0..faces.len())
+        .filter(|&i| animals::needs_check(&faces[i]))
+        .collect();
+    for chunk in todo.chunks((animals::GRID * animals::GRID) as usize) {
+        let picked: Vec<FaceBox> = chunk.iter().map(|&i| faces[i].clone()).collect();
+        let mosaic = animals::mosaic(rgb, &picked);
+        let view = RgbView::new(mosaic.width(), mosaic.height(), mosaic.as_raw())
+            .expect("RgbImage is 3 bytes a pixel");
+        let Some(found) = backend.face_check(view)? else {
+            break;
+        };
+        for (&i, best) in chunk
+            .iter()
+            .zip(animals::best_per_tile(&found, chunk.len()))
+        {
+            animal[i] = animals::is_animal(best);
+        }
+    }
+    Ok(animal)
+}
+
 /// Detects, aligns and embeds every face of one prepared photo.
 pub fn analyse(
     backend: &mut dyn FaceBackend,
@@ -160,6 +190,7 @@ pub fn analyse(
             aligned.push(face);
         }
     }
+    let animal = check_animals(backend, &photo.rgb, &kept)?;
     let embeddings = if aligned.is_empty() {
         Vec::new()
     } else {
@@ -169,12 +200,14 @@ pub fn analyse(
         .into_iter()
         .zip(embeddings)
         .zip(&aligned)
-        .map(|((b, embedding), crop)| StoredFace {
+        .zip(animal)
+        .map(|(((b, embedding), crop), animal)| StoredFace {
             bbox: b.bbox,
             score: b.score,
             landmarks: b.landmarks,
             embedding,
             thumb: thumbnail(crop),
+            animal,
         })
         .collect();
     Ok(StoredAnalysis {

@@ -7,6 +7,7 @@
 //! `manifest.json`. [`app`] wires the stages; [`setup`] fetches the runtime and models.
 
 pub mod align;
+pub mod animals;
 pub mod app;
 pub mod backend;
 pub mod bench;

@@ -55,6 +55,8 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (collection, sha256, idx, person)
     );
     ",
+    // 2: a face that a second detector says is not a person's (a pet's: animals.rs).
+    "ALTER TABLE faces ADD COLUMN animal INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,8 @@ pub struct StoredFace {
     pub embedding: Vec<f32>,
     /// A small JPEG of the face for the report.
     pub thumb: Option<Vec<u8>>,
+    /// Not a person's face (a pet's, as far as the check can tell): never part of a person.
+    pub animal: bool,
 }
 
 /// One photo's analysis under one model key.
@@ -168,7 +170,7 @@ impl Cache {
             return Ok(None);
         };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT bbox, score, landmarks, embedding, thumb FROM faces
+            "SELECT bbox, score, landmarks, embedding, thumb, animal FROM faces
              WHERE sha256 = ?1 AND model_key = ?2 ORDER BY idx",
         )?;
         let faces = stmt
@@ -181,6 +183,7 @@ impl Cache {
                     landmarks: std::array::from_fn(|i| [lm[2 * i], lm[2 * i + 1]]),
                     embedding: blob_to_f32s(&r.get::<_, Vec<u8>>(3)?),
                     thumb: r.get(4)?,
+                    animal: r.get(5)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -207,8 +210,8 @@ impl Cache {
             let mut clear =
                 tx.prepare_cached("DELETE FROM faces WHERE sha256 = ?1 AND model_key = ?2")?;
             let mut face = tx.prepare_cached(
-                "INSERT INTO faces (sha256, model_key, idx, bbox, score, landmarks, embedding, thumb)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO faces (sha256, model_key, idx, bbox, score, landmarks, embedding, thumb, animal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for (sha, a) in batch {
                 head.execute(params![sha, model_key, a.width, a.height, a.date_taken])?;
@@ -223,7 +226,8 @@ impl Cache {
                         f.score,
                         f32s_to_blob(&lm),
                         f32s_to_blob(&f.embedding),
-                        f.thumb
+                        f.thumb,
+                        f.animal
                     ])?;
                 }
             }
@@ -419,6 +423,7 @@ mod tests {
                     landmarks: [[i as f32, 0.5]; 5],
                     embedding: vec![0.25, -0.5, i as f32],
                     thumb: Some(vec![1, 2, 3]),
+                    animal: i == 1,
                 })
                 .collect(),
         }

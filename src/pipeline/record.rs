@@ -189,7 +189,7 @@ pub fn write_outputs(
                 PhotoStatus::Duplicate
             } else if it.known_name.is_some() {
                 PhotoStatus::Known
-            } else if analysis.is_some_and(|a| a.faces.is_empty()) {
+            } else if analysis.is_some_and(|a| a.faces.iter().all(|f| f.animal)) {
                 PhotoStatus::NoFaces
             } else {
                 PhotoStatus::Faces
@@ -217,6 +217,7 @@ pub fn write_outputs(
                                 landmarks: face.landmarks,
                                 person,
                                 folder: person.map(|p| people.folders[&p].clone()),
+                                animal: face.animal,
                             }
                         })
                         .collect()

@@ -104,6 +104,9 @@ pub struct OnnxConfig {
     pub device: DeviceRequest,
     pub device_options: DeviceOptions,
     pub detect: DetectOptions,
+    /// SCRFD, run as a second opinion on the faces another detector found (pets: YuNet fires
+    /// on dogs' faces, SCRFD does not). `None` or a missing file: no check.
+    pub face_check_model: Option<PathBuf>,
 }
 
 pub const RUNTIME_FIX: &str =
@@ -321,6 +324,39 @@ pub struct OnnxBackend {
     info: BackendInfo,
     detector: Detector,
     embedder: sface::Embedder,
+    /// SCRFD on the CPU for [`FaceBackend::face_check`], or why there is none.
+    checker: Result<scrfd::Scrfd, String>,
+}
+
+/// Score down to which the check reports SCRFD's faces: the decision's bar (animals.rs) is far
+/// above it, so a weak human face still shows.
+const CHECK_MIN_SCORE: f32 = 0.05;
+
+fn face_checker(config: &OnnxConfig) -> Result<scrfd::Scrfd, String> {
+    if config.detector_kind == DetectorKind::Scrfd {
+        return Err("the detector is SCRFD itself, which does not fire on pets' faces".into());
+    }
+    let Some(path) = &config.face_check_model else {
+        return Err("no second detector configured".into());
+    };
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "the SCRFD model is missing ({}: {e}); `photo_organizer setup --all` fetches it",
+            path.display()
+        )
+    })?;
+    let session = session(
+        &bytes,
+        config.threads,
+        false,
+        Provider::Cpu,
+        &config.device_options,
+    )?;
+    let options = DetectOptions {
+        score_threshold: CHECK_MIN_SCORE,
+        ..config.detect
+    };
+    scrfd::Scrfd::new(session, options).map_err(|e| e.to_string())
 }
 
 impl OnnxBackend {
@@ -451,10 +487,12 @@ impl OnnxBackend {
             },
             runtime_version: runtime.version,
         };
+        let checker = face_checker(config);
         Ok(Self {
             info,
             detector,
             embedder,
+            checker,
         })
     }
 }
@@ -474,6 +512,17 @@ impl FaceBackend for OnnxBackend {
 
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
         self.embedder.embed(faces)
+    }
+
+    fn face_check(&mut self, mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
+        match &mut self.checker {
+            Ok(scrfd) => scrfd.detect(mosaic).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn face_check_status(&self) -> Result<(), String> {
+        self.checker.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 }
 

@@ -64,6 +64,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         device: DeviceRequest::Cpu,
         device_options: Default::default(),
         detect,
+        face_check_model: None,
     })
     .unwrap();
     (tract, ort)
