@@ -29,7 +29,11 @@ fn lock_is_per_output_so_a_run_with_another_cache_is_refused() {
         "{}",
         stderr(&out)
     );
-    assert!(t.folders().is_empty(), "nothing was written: {:?}", t.folders());
+    assert!(
+        t.folders().is_empty(),
+        "nothing was written: {:?}",
+        t.folders()
+    );
     drop(held);
     let out = organize(&t, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -37,9 +41,11 @@ fn lock_is_per_output_so_a_run_with_another_cache_is_refused() {
 
 fn png(w: u32, h: u32) -> Vec<u8> {
     let mut bytes = Cursor::new(Vec::new());
-    RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]))
-        .write_to(&mut bytes, ImageFormat::Png)
-        .unwrap();
+    RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 251) as u8, (y % 241) as u8, 90])
+    })
+    .write_to(&mut bytes, ImageFormat::Png)
+    .unwrap();
     bytes.into_inner()
 }
 
