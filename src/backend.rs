@@ -73,8 +73,7 @@ pub fn start_backend(
             )
         });
     }
-    // SCRFD as the detector is its own check: it does not fire on pets' faces.
-    if let (Err(reason), false) = (b.face_check_status(), c.detector_id.starts_with("scrfd")) {
+    if let Err(reason) = b.face_check_status() {
         progress.message(&format!(
             "warning: pets' faces cannot be told from people's, so a dog or cat may become a person: {reason}"
         ));
@@ -169,6 +168,7 @@ fn build_tract(
         embedder_model: c.embedder_model.clone(),
         detect: c.detect,
         fallback_reason,
+        face_check_model: Some(c.face_check_model.clone()),
     })?))
 }
 

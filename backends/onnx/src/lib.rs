@@ -333,11 +333,12 @@ pub struct OnnxBackend {
 const CHECK_MIN_SCORE: f32 = 0.05;
 
 fn face_checker(config: &OnnxConfig) -> Result<scrfd::Scrfd, String> {
-    if config.detector_kind == DetectorKind::Scrfd {
-        return Err("the detector is SCRFD itself, which does not fire on pets' faces".into());
-    }
-    let Some(path) = &config.face_check_model else {
-        return Err("no second detector configured".into());
+    // SCRFD as the detector still needs it: over a whole photo it fires on few pets' faces,
+    // but on some (a beagle at 0.70), and it is surer of people's faces in the check's crops.
+    let path = match (&config.face_check_model, config.detector_kind) {
+        (_, DetectorKind::Scrfd) => &config.detector_model,
+        (Some(path), _) => path,
+        (None, _) => return Err("no second detector configured".into()),
     };
     let bytes = std::fs::read(path).map_err(|e| {
         format!(
