@@ -148,7 +148,7 @@ fn check_animals(
         .filter(|&i| animals::needs_check(&faces[i]))
         .collect();
     for chunk in todo.chunks((animals::GRID * animals::GRID) as usize) {
-        let picked: Vec<FaceBox> = chunk.iter().map(|&i| faces[i].clone()).collect();
+        let picked: Vec<FaceBox> = chunk.iter().map(|&i| faces[i]).collect();
         let mosaic = animals::mosaic(rgb, &picked);
         let view = RgbView::new(mosaic.width(), mosaic.height(), mosaic.as_raw())
             .expect("RgbImage is 3 bytes a pixel");
