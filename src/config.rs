@@ -162,6 +162,8 @@ pub struct OrganizeConfig {
     pub detector_model: PathBuf,
     /// The default detector (YuNet), which finds landmarks for a boxes-only detector.
     pub landmark_model: PathBuf,
+    /// SCRFD, the second opinion that tells pets' faces from people's (animals.rs).
+    pub face_check_model: PathBuf,
     pub embedder_model: PathBuf,
     /// The manifest id of the embedder, or `arcface-<sha256 prefix>` for `--embedder-model`.
     pub embedder_id: String,
@@ -749,6 +751,10 @@ fn organize_config(
         detector_id,
         detector_model,
         landmark_model: manifest.default_for(Role::Detector).path_in(cache_dir),
+        face_check_model: manifest
+            .by_id("scrfd-2.5g-kps")
+            .expect("the manifest lists SCRFD (unit-tested)")
+            .path_in(cache_dir),
         embedder_model,
         embedder_id,
         custom_embedder,

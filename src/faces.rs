@@ -9,13 +9,16 @@ use po_backend_api::{AlignedFace, BackendError, FaceBackend, FaceBox, RgbView};
 
 use crate::{
     align::align_face_to,
+    animals,
     cache::{StoredAnalysis, StoredFace},
     decode::{decode_file, shrink_to_fit, DecodeError, DecodeLimits},
     exif::ExifInfo,
 };
 
 /// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
-/// results from older versions are not reused.
+/// results from older versions are not reused. Not bumped for the pet check (animals.rs): a bump
+/// changes the model key, and people's stored assignments (their ids and names) are keyed by it;
+/// faces cached before the check are simply not checked.
 pub const PREPROCESSING_VERSION: u32 = 5;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640.
@@ -135,6 +138,35 @@ fn detect_tiled(
     Ok(po_backend_api::nms::nms(found, nms_iou))
 }
 
+/// Per face: whether the backend's second detector says it is not a person's ([`animals`]);
+/// all `false` when the backend has none.
+fn check_animals(
+    backend: &mut dyn FaceBackend,
+    rgb: &RgbImage,
+    faces: &[FaceBox],
+) -> Result<Vec<bool>, BackendError> {
+    let mut animal = vec![false; faces.len()];
+    let todo: Vec<usize> = (0..faces.len())
+        .filter(|&i| animals::needs_check(&faces[i]))
+        .collect();
+    for chunk in todo.chunks((animals::GRID * animals::GRID) as usize) {
+        let picked: Vec<FaceBox> = chunk.iter().map(|&i| faces[i]).collect();
+        let mosaic = animals::mosaic(rgb, &picked);
+        let view = RgbView::new(mosaic.width(), mosaic.height(), mosaic.as_raw())
+            .expect("RgbImage is 3 bytes a pixel");
+        let Some(found) = backend.face_check(view)? else {
+            break;
+        };
+        for (&i, best) in chunk
+            .iter()
+            .zip(animals::best_per_tile(&found, chunk.len()))
+        {
+            animal[i] = animals::is_animal(best);
+        }
+    }
+    Ok(animal)
+}
+
 /// Detects, aligns and embeds every face of one prepared photo.
 pub fn analyse(
     backend: &mut dyn FaceBackend,
@@ -160,6 +192,7 @@ pub fn analyse(
             aligned.push(face);
         }
     }
+    let animal = check_animals(backend, &photo.rgb, &kept)?;
     let embeddings = if aligned.is_empty() {
         Vec::new()
     } else {
@@ -170,12 +203,14 @@ pub fn analyse(
         .into_iter()
         .zip(embeddings)
         .zip(&aligned)
-        .map(|((b, embedding), crop)| StoredFace {
+        .zip(animal)
+        .map(|(((b, embedding), crop), animal)| StoredFace {
             bbox: b.bbox,
             score: b.score,
             landmarks: b.landmarks,
             embedding,
             thumb: thumbnail(crop),
+            animal,
         })
         .collect();
     Ok(StoredAnalysis {

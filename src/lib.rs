@@ -9,6 +9,7 @@
 //! and models.
 
 pub mod align;
+pub mod animals;
 pub mod app;
 pub mod attach;
 pub mod backend;

@@ -65,6 +65,8 @@ pub const MIGRATIONS: &[&str] = &[
         person INTEGER NOT NULL,
         PRIMARY KEY (collection, sha256, idx)
     );",
+    // 4: a face that a second detector says is not a person's (a pet's: animals.rs).
+    "ALTER TABLE faces ADD COLUMN animal INTEGER NOT NULL DEFAULT 0;",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -52,6 +52,8 @@ pub struct StoredFace {
     pub embedding: Vec<f32>,
     /// A small JPEG of the face for the report.
     pub thumb: Option<Vec<u8>>,
+    /// Not a person's face (a pet's, as far as the check can tell): never part of a person.
+    pub animal: bool,
 }
 
 /// One photo's analysis under one model key.
@@ -351,7 +353,7 @@ impl Cache {
             return Ok(None);
         };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT bbox, score, landmarks, embedding, thumb FROM faces
+            "SELECT bbox, score, landmarks, embedding, thumb, animal FROM faces
              WHERE sha256 = ?1 AND model_key = ?2 ORDER BY idx",
         )?;
         let faces = stmt
@@ -370,6 +372,7 @@ impl Cache {
                         landmarks,
                         embedding,
                         thumb: r.get(4).ok().flatten(),
+                        animal: r.get::<_, Option<bool>>(5).ok().flatten().unwrap_or(false),
                     }))
             })?
             .collect::<Result<Option<Vec<_>>, _>>()?;
@@ -397,8 +400,8 @@ impl Cache {
             let mut clear =
                 tx.prepare_cached("DELETE FROM faces WHERE sha256 = ?1 AND model_key = ?2")?;
             let mut face = tx.prepare_cached(
-                "INSERT INTO faces (sha256, model_key, idx, bbox, score, landmarks, embedding, thumb)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO faces (sha256, model_key, idx, bbox, score, landmarks, embedding, thumb, animal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for (sha, a) in batch {
                 head.execute(params![sha, model_key, a.width, a.height, a.date_taken])?;
@@ -413,7 +416,8 @@ impl Cache {
                         f.score,
                         f32s_to_blob(&lm),
                         f32s_to_blob(&f.embedding),
-                        f.thumb
+                        f.thumb,
+                        f.animal
                     ])?;
                 }
             }
@@ -716,6 +720,7 @@ mod tests {
                     landmarks: [[i as f32, 0.5]; 5],
                     embedding: vec![0.25, -0.5, i as f32],
                     thumb: Some(vec![1, 2, 3]),
+                    animal: i == 1,
                 })
                 .collect(),
         }

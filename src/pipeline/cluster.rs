@@ -51,7 +51,8 @@ pub fn gather_faces(library: &Library, hashes: &Hashes, analyses: &Analyses) -> 
             .enumerate()
             .max_by(|x, y| (x.1.bbox[2] - x.1.bbox[0]).total_cmp(&(y.1.bbox[2] - y.1.bbox[0])))
             .map(|(f, _)| f);
-        for (f, face) in a.faces.iter().enumerate() {
+        // A pet's face is kept in the analysis (and the manifest) but is nobody.
+        for (f, face) in a.faces.iter().enumerate().filter(|(_, face)| !face.animal) {
             if let (Some(name), Some(l)) = (&library.items[i].known_name, largest) {
                 if l == f {
                     faces.known.insert(faces.embeddings.len(), name.clone());

@@ -66,8 +66,15 @@ pub fn identify_people(
         &DEFAULT_ATTACH,
     );
     let mut of_item: HashMap<usize, Vec<Option<u32>>> = HashMap::new();
-    for (owner, p) in faces.owner.iter().zip(&ids.person_of_face) {
-        of_item.entry(*owner).or_default().push(*p);
+    // Indexed by the face's place in its photo: pets' faces are not in `faces`, so they stay
+    // `None` and a photo with no one else in it has no entry (it goes where faceless ones go).
+    for ((owner, key), p) in faces.owner.iter().zip(&faces.keys).zip(&ids.person_of_face) {
+        let of_photo = of_item.entry(*owner).or_default();
+        let at = key.1 as usize;
+        if of_photo.len() <= at {
+            of_photo.resize(at + 1, None);
+        }
+        of_photo[at] = *p;
     }
     People {
         folders: folder_names(&ids.names),

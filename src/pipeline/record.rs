@@ -200,7 +200,7 @@ pub fn write_outputs(
                 PhotoStatus::Duplicate
             } else if it.known_name.is_some() {
                 PhotoStatus::Known
-            } else if analysis.is_some_and(|a| a.faces.is_empty()) {
+            } else if analysis.is_some_and(|a| a.faces.iter().all(|f| f.animal)) {
                 PhotoStatus::NoFaces
             } else {
                 PhotoStatus::Faces
@@ -230,6 +230,7 @@ pub fn write_outputs(
                                 folder: person
                                     .filter(|p| !people.hidden.contains(p))
                                     .map(|p| people.folders[&p].clone()),
+                                animal: face.animal,
                             }
                         })
                         .collect()

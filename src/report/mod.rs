@@ -80,6 +80,9 @@ pub struct FaceEntry {
     pub person: Option<u32>,
     /// Folder of the person.
     pub folder: Option<String>,
+    /// Not a person's face (a pet's, as far as the check tells: docs/QUALITY.md); never in a
+    /// person.
+    pub animal: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,6 +1,7 @@
 //! One integration binary: runs the real `photo_organizer` with the real models on real photos
 //! (fetched by `scripts/fetch-test-photos.sh`; `scripts/test.sh` does that and `setup` first).
 
+mod animals;
 mod attach;
 mod backends;
 mod cli;

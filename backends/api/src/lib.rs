@@ -237,6 +237,18 @@ pub trait FaceBackend: Send {
 
     /// One L2-normalised vector per aligned face, in order.
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError>;
+
+    /// A second detector's faces in `mosaic` (a square of face crops the pipeline builds, see
+    /// `animals.rs`), scored down to a low bar, or `None` when this backend has no second
+    /// detector: the pipeline then cannot tell a pet's face from a person's.
+    fn face_check(&mut self, _mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
+        Ok(None)
+    }
+
+    /// Whether [`FaceBackend::face_check`] can answer, or why not (one line for the user).
+    fn face_check_status(&self) -> Result<(), String> {
+        Err("this backend has no second face detector".into())
+    }
 }
 
 /// Why a backend could not be built or could not run.

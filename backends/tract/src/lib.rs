@@ -19,7 +19,7 @@ use po_backend_api::{
 };
 use po_backend_onnx::{
     onnx_edit::{expand_prelu, free_shapes, strip_weight_inputs},
-    sface,
+    scrfd, sface,
     yunet::{self, decode_stride, letterbox, unscale, Canvas, Channels, StrideOutputs},
 };
 use tract_onnx::prelude::*;
@@ -40,6 +40,9 @@ pub struct TractConfig {
     /// Why this backend runs instead of the one asked for (libonnxruntime missing), shown in the
     /// summary and the manifest; `None` when it was asked for.
     pub fallback_reason: Option<String>,
+    /// SCRFD, the second opinion on each face (pets' faces: see the ONNX backend's
+    /// `face_check`). `None` or a missing file: no check.
+    pub face_check_model: Option<PathBuf>,
 }
 
 type Plan = std::sync::Arc<TypedRunnableModel>;
@@ -50,6 +53,31 @@ pub struct TractBackend {
     detector: Detector,
     embedder: Plan,
     detect: DetectOptions,
+    /// SCRFD's 640x640 plan and its output names, or why there is none.
+    checker: Result<(Plan, Vec<String>), String>,
+}
+
+/// Score down to which the check reports SCRFD's faces (as the ONNX backend does).
+const CHECK_MIN_SCORE: f32 = 0.05;
+
+/// SCRFD planned for its fixed 640x640 input.
+fn load_checker(path: &Path) -> Result<(Plan, Vec<String>), String> {
+    let id = scrfd::MODEL_ID;
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "the SCRFD model is missing ({}: {e}); `photo_organizer setup --all` fetches it",
+            path.display()
+        )
+    })?;
+    let proto = decode_proto(id, &bytes).map_err(|e| e.to_string())?;
+    let outputs: Vec<String> = proto
+        .graph
+        .as_ref()
+        .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
+    let side = yunet::INPUT_SIZE as usize;
+    let plan = plan(id, &proto, [1, 3, side, side]).map_err(|e| e.to_string())?;
+    Ok((plan, outputs))
 }
 
 /// YuNet with one plan per canvas size (tract optimises for a fixed input shape), built when a
@@ -198,11 +226,16 @@ impl TractBackend {
             },
             runtime_version: Some(format!("tract {TRACT_VERSION}")),
         };
+        let checker = match &config.face_check_model {
+            Some(path) => load_checker(path),
+            None => Err("no second detector configured".into()),
+        };
         Ok(Self {
             info,
             detector,
             embedder,
             detect: config.detect,
+            checker,
         })
     }
 
@@ -291,6 +324,54 @@ impl FaceBackend for TractBackend {
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
         // The shipped model has a fixed batch of one.
         faces.iter().map(|f| self.embed_one(f)).collect()
+    }
+
+    fn face_check(&mut self, mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
+        let id = scrfd::MODEL_ID;
+        let Ok((plan, names)) = &self.checker else {
+            return Ok(None);
+        };
+        if mosaic.width == 0 || mosaic.height == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let (input, scale) = letterbox(mosaic, Channels::Rgb, 127.5, 128.0, Canvas::Square);
+        let input: Tensor = input.into();
+        let outputs = plan
+            .run(tvec![input.into()])
+            .map_err(|e| inference_error(id, format!("{e:#}")))?;
+        let get = |head: &str, stride: u32| -> Result<&[f32], BackendError> {
+            let name = format!("{head}_{stride}");
+            let i = names
+                .iter()
+                .position(|o| *o == name)
+                .ok_or_else(|| model_error(id, format!("output `{name}` missing")))?;
+            outputs
+                .get(i)
+                .ok_or_else(|| model_error(id, format!("output `{name}` missing")))?
+                .try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>())
+                .map_err(|e| inference_error(id, format!("{e:#}")))
+        };
+        let mut candidates = Vec::new();
+        for stride in [8, 16, 32] {
+            scrfd::decode_stride(
+                stride,
+                get("score", stride)?,
+                get("bbox", stride)?,
+                get("kps", stride)?,
+                CHECK_MIN_SCORE,
+                &mut candidates,
+            )?;
+        }
+        let mut faces = nms(candidates, self.detect.nms_iou);
+        for f in &mut faces {
+            unscale(f, scale, mosaic.width as f32, mosaic.height as f32);
+        }
+        Ok(Some(faces))
+    }
+
+    fn face_check_status(&self) -> Result<(), String> {
+        self.checker.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 }
 

@@ -35,6 +35,8 @@ fn photo(rel: &str) -> image::RgbImage {
 
 const DETECTOR: &str = "face_detection_yunet_2023mar.onnx";
 const EMBEDDER: &str = "face_recognition_sface_2021dec_int8bq.onnx";
+/// SCRFD, the pet check's second detector (`photo_organizer setup --all`).
+const CHECKER: &str = "scrfd_2.5g_kps.onnx";
 
 fn backends() -> (TractBackend, OnnxBackend) {
     let detect = DetectOptions::default();
@@ -43,6 +45,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         embedder_model: model(EMBEDDER),
         detect,
         fallback_reason: None,
+        face_check_model: Some(model(CHECKER)),
     })
     .unwrap();
     let runtime = required(
@@ -65,6 +68,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         device_options: Default::default(),
         gpu_libraries: Vec::new(),
         detect,
+        face_check_model: Some(model(CHECKER)),
     })
     .unwrap();
     (tract, ort)
@@ -170,6 +174,30 @@ fn tract_finds_the_same_faces_and_embeddings_as_onnx_runtime() {
         max_diff <= MAX_COMPONENT,
         "embedding component moved {max_diff}"
     );
+}
+
+#[test]
+fn tract_runs_the_pet_check_as_onnx_runtime_does() {
+    let (mut tract, mut ort) = backends();
+    assert_eq!(tract.face_check_status(), Ok(()));
+    let mut seen = 0;
+    for rel in PHOTOS {
+        // The check's input is a 640x640 mosaic of face crops; a photo squeezed to it will do.
+        let img =
+            image::imageops::resize(&photo(rel), 640, 640, image::imageops::FilterType::Triangle);
+        let view = RgbView::new(640, 640, img.as_raw()).unwrap();
+        let by_tract = tract.face_check(view).unwrap().unwrap();
+        let by_ort = ort.face_check(view).unwrap().unwrap();
+        assert_eq!(by_tract.len(), by_ort.len(), "{rel}");
+        for (a, b) in by_tract.iter().zip(&by_ort) {
+            assert!((a.score - b.score).abs() < 1e-4, "{rel}: {a:?} vs {b:?}");
+            for (x, y) in a.bbox.iter().zip(&b.bbox) {
+                assert!((x - y).abs() < 0.05, "{rel}: {a:?} vs {b:?}");
+            }
+        }
+        seen += by_ort.iter().filter(|f| f.score >= 0.5).count();
+    }
+    assert!(seen >= 4, "SCRFD found only {seen} faces");
 }
 
 #[test]

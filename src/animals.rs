@@ -1,0 +1,165 @@
+//! Telling pets' faces from people's. YuNet (and YOLOv8-face) fire on dogs' faces at scores
+//! like people's (0.76-0.90 measured), and SFace embeds them close together, so dogs became
+//! "people". SCRFD does not fire on them. So each face the detector found with a score below
+//! [`CHECK_BELOW_SCORE`] is cut out with some context, the crops are laid out as tiles of one
+//! square [`MOSAIC`] (one SCRFD run a photo), and a face whose tile gets no SCRFD face of at
+//! least [`HUMAN_MIN_SCORE`] near its middle is marked `animal`: it never starts or joins a
+//! person. Measured on real photos (docs/QUALITY.md): every dog face YuNet found scored
+//! 0.15-0.65 in its tile, every true human face 0.84 or more. It is a face-or-not check, not a
+//! species classifier: a statue or a printed letter that YuNet takes for a face is marked too.
+
+use image::{imageops, RgbImage};
+use po_backend_api::FaceBox;
+
+/// Side of one tile, in mosaic pixels: a face fills about half of it (about 80 px).
+pub const TILE: u32 = 160;
+/// Tiles a row; the mosaic is SCRFD's fixed 640x640 input.
+pub const GRID: u32 = 4;
+pub const MOSAIC: u32 = TILE * GRID;
+/// Crop side around a face, in face box sides.
+pub const CONTEXT: f32 = 2.0;
+/// Faces the detector is surer of are not checked (cost): the dogs' faces seen scored up to
+/// 0.90, people's mostly above.
+pub const CHECK_BELOW_SCORE: f32 = 0.93;
+/// Below this best SCRFD score in its tile a face is not a person's.
+pub const HUMAN_MIN_SCORE: f32 = 0.75;
+
+pub fn needs_check(face: &FaceBox) -> bool {
+    face.score < CHECK_BELOW_SCORE
+}
+
+/// Top-left corner of tile `k` in the mosaic.
+pub fn tile_origin(k: usize) -> (u32, u32) {
+    let k = k as u32;
+    ((k % GRID) * TILE, (k / GRID) * TILE)
+}
+
+/// The mosaic of up to `GRID * GRID` faces of `photo` (boxes in its pixels): each crop a
+/// square of [`CONTEXT`] box sides around the face, padded black outside the photo.
+pub fn mosaic(photo: &RgbImage, faces: &[FaceBox]) -> RgbImage {
+    let mut out = RgbImage::new(MOSAIC, MOSAIC);
+    let (w, h) = (photo.width() as i64, photo.height() as i64);
+    for (k, f) in faces.iter().take((GRID * GRID) as usize).enumerate() {
+        let [x0, y0, x1, y1] = f.bbox;
+        let side = ((x1 - x0).max(y1 - y0) * CONTEXT).max(1.0);
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let (left, top) = (
+            (cx - side / 2.0).round() as i64,
+            (cy - side / 2.0).round() as i64,
+        );
+        let side = side.round() as i64;
+        let mut crop = RgbImage::new(side as u32, side as u32);
+        let (sx, sy) = (left.max(0), top.max(0));
+        let (ex, ey) = ((left + side).min(w), (top + side).min(h));
+        if ex > sx && ey > sy {
+            let part = imageops::crop_imm(
+                photo,
+                sx as u32,
+                sy as u32,
+                (ex - sx) as u32,
+                (ey - sy) as u32,
+            );
+            imageops::replace(&mut crop, &*part, sx - left, sy - top);
+        }
+        let tile = imageops::resize(&crop, TILE, TILE, imageops::FilterType::Triangle);
+        let (ox, oy) = tile_origin(k);
+        imageops::replace(&mut out, &tile, ox as i64, oy as i64);
+    }
+    out
+}
+
+/// Per tile (`n` of them): the best score among `found` (the second detector's faces in mosaic
+/// pixels) whose centre lies in the middle half of that tile, where the crop's face is.
+pub fn best_per_tile(found: &[FaceBox], n: usize) -> Vec<f32> {
+    let mut best = vec![0.0f32; n];
+    let t = TILE as f32;
+    for f in found {
+        let (mx, my) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+        if mx < 0.0 || my < 0.0 {
+            continue;
+        }
+        let (col, row) = ((mx / t) as u32, (my / t) as u32);
+        if col >= GRID || row >= GRID {
+            continue;
+        }
+        let k = (row * GRID + col) as usize;
+        let (ox, oy) = tile_origin(k);
+        let centred = (mx - ox as f32 - t / 2.0).abs() < t / 4.0
+            && (my - oy as f32 - t / 2.0).abs() < t / 4.0;
+        if k < n && centred {
+            best[k] = best[k].max(f.score);
+        }
+    }
+    best
+}
+
+/// Whether a face whose tile got `best` from the second detector is not a person's.
+pub fn is_animal(best: f32) -> bool {
+    best < HUMAN_MIN_SCORE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(bbox: [f32; 4], score: f32) -> FaceBox {
+        FaceBox {
+            bbox,
+            score,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn tiles_fill_rows_of_four() {
+        assert_eq!(tile_origin(0), (0, 0));
+        assert_eq!(tile_origin(3), (480, 0));
+        assert_eq!(tile_origin(5), (160, 160));
+        assert_eq!(MOSAIC, 640);
+    }
+
+    #[test]
+    fn only_faces_near_a_tiles_middle_count_for_it() {
+        let found = [
+            face([40.0, 40.0, 120.0, 120.0], 0.9),   // tile 0, centred
+            face([200.0, 0.0, 260.0, 40.0], 0.95),   // tile 1, off-centre: a bystander
+            face([200.0, 200.0, 280.0, 280.0], 0.6), // tile 5, centred
+            face([200.0, 200.0, 280.0, 280.0], 0.8), // tile 5 again, better
+        ];
+        let best = best_per_tile(&found, 6);
+        assert_eq!(best, vec![0.9, 0.0, 0.0, 0.0, 0.0, 0.8]);
+        // Tiles past the faces laid out are ignored.
+        assert_eq!(best_per_tile(&found, 1), vec![0.9]);
+    }
+
+    #[test]
+    fn a_face_the_second_detector_does_not_confirm_is_an_animal() {
+        assert!(is_animal(0.0));
+        assert!(is_animal(0.65)); // the best a dog's face got in the measurements
+        assert!(!is_animal(0.84)); // the worst a person's face got
+        assert!(needs_check(&face([0.0; 4], 0.9)));
+        assert!(!needs_check(&face([0.0; 4], 0.95)));
+    }
+
+    #[test]
+    fn mosaic_puts_each_face_in_its_tile_with_context() {
+        // A white square "face" on black; its crop of twice its side leaves a black border.
+        let mut photo = RgbImage::new(400, 300);
+        for y in 100..140 {
+            for x in 200..240 {
+                photo.put_pixel(x, y, image::Rgb([255, 255, 255]));
+            }
+        }
+        let faces = [face([200.0, 100.0, 240.0, 140.0], 0.8); 2];
+        let m = mosaic(&photo, &faces);
+        assert_eq!(m.dimensions(), (MOSAIC, MOSAIC));
+        for (ox, oy) in [tile_origin(0), tile_origin(1)] {
+            assert_eq!(m.get_pixel(ox + 80, oy + 80).0, [255, 255, 255]);
+            assert_eq!(m.get_pixel(ox + 10, oy + 10).0, [0, 0, 0]);
+        }
+        assert_eq!(m.get_pixel(tile_origin(2).0 + 80, 80).0, [0, 0, 0]);
+        // A face at the photo's edge is padded, not shifted.
+        let edge = mosaic(&photo, &[face([0.0, 0.0, 40.0, 40.0], 0.8)]);
+        assert_eq!(edge.get_pixel(10, 10).0, [0, 0, 0]);
+    }
+}

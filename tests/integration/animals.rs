@@ -1,0 +1,172 @@
+//! Issue #16, "a pet is never a person": real photos of dogs and cats (`.cache/testdata/animals`,
+//! fetched by `scripts/fetch-test-photos.sh` from foolbox's and catsordogs' wheels and Debian's
+//! darknet), each at several sizes, plus the Obama photos with a dog beside him. With every
+//! backend: no pet's face is in a person, every face in a person is not marked `animal`, photos
+//! of pets alone go to `_no_faces/`, and Obama is still one person.
+
+use std::io::Cursor;
+
+use image::{imageops, ImageFormat, RgbImage};
+use serde_json::Value;
+
+use crate::util::{assert_obama_is_one_person, folder_of, organize, photo, stderr, TestDir};
+
+/// Bull mastiff, dalmatian (ImageNet samples), beagle, kitten; YuNet finds the first three dogs'
+/// faces at some of these sizes (scores 0.71-0.90), and without the check they made people.
+const PETS: [&str; 4] = [
+    "animals/imagenet_00_243.jpg",
+    "animals/imagenet_16_251.jpg",
+    "animals/test2.jpeg",
+    "animals/test1.jpeg",
+];
+const SCALES: [f32; 4] = [0.6, 1.0, 1.2, 1.6];
+
+fn jpeg(img: &RgbImage) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+fn load(rel: &str) -> RgbImage {
+    image::open(photo(rel)).unwrap().to_rgb8()
+}
+
+fn scaled(img: &RgbImage, s: f32) -> RgbImage {
+    let (w, h) = (
+        (img.width() as f32 * s) as u32,
+        (img.height() as f32 * s) as u32,
+    );
+    imageops::resize(img, w, h, imageops::FilterType::Lanczos3)
+}
+
+/// A person's photo with a dog's photo, scaled to half its height, pasted beside him.
+fn with_dog(person: &RgbImage, dog: &RgbImage) -> RgbImage {
+    let dog = scaled(dog, person.height() as f32 / 2.0 / dog.height() as f32);
+    let mut out = RgbImage::new(person.width() + dog.width(), person.height());
+    imageops::replace(&mut out, person, 0, 0);
+    imageops::replace(
+        &mut out,
+        &dog,
+        person.width() as i64,
+        person.height() as i64 / 2,
+    );
+    out
+}
+
+fn pets_and_people() -> TestDir {
+    let t = TestDir::new();
+    for rel in PETS {
+        let img = load(rel);
+        let stem = rel.rsplit('/').next().unwrap().split('.').next().unwrap();
+        for s in SCALES {
+            t.write(&format!("pets/{stem}_{s}.jpg"), &jpeg(&scaled(&img, s)));
+        }
+    }
+    let dogs = [
+        load("animals/test2.jpeg"),
+        load("animals/imagenet_00_243.jpg"),
+    ];
+    for (i, name) in ["obama.jpg", "obama2.jpg", "obama3.jpg"].iter().enumerate() {
+        let person = load(&format!("face_recognition/{name}"));
+        t.write(
+            &format!("mixed/{name}"),
+            &jpeg(&with_dog(&person, &dogs[i % 2])),
+        );
+    }
+    t.add("mixed/biden.jpg", "face_recognition/biden.jpg");
+    t
+}
+
+fn faces(m: &Value) -> Vec<(String, &Value)> {
+    m["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            let src = p["source"].as_str().unwrap().to_string();
+            p["faces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (src.clone(), f))
+        })
+        .collect()
+}
+
+#[test]
+fn no_pet_becomes_a_person_with_any_backend_and_people_with_pets_are_still_found() {
+    for backend in ["yunet", "tract", "insightface", "yolov8"] {
+        let t = pets_and_people();
+        let out = organize(&t, &["--face-backend", backend]);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("warning:"),
+            "{backend}: the check runs: {}",
+            stderr(&out)
+        );
+        let m = t.manifest();
+        for (src, f) in faces(&m) {
+            if src.starts_with("pets/") {
+                assert_eq!(f["person"], Value::Null, "{backend}: {src}: {f}");
+            }
+            if f["animal"] == true {
+                assert_eq!(f["person"], Value::Null, "{backend}: {src}: {f}");
+            } else {
+                assert!(
+                    !src.starts_with("pets/"),
+                    "{backend}: a pet's face: {src}: {f}"
+                );
+            }
+        }
+        for p in m["photos"].as_array().unwrap() {
+            let src = p["source"].as_str().unwrap();
+            if src.starts_with("pets/") {
+                assert_eq!(p["status"], "no_faces", "{backend}: {p}");
+                let name = src.rsplit('/').next().unwrap();
+                assert_eq!(folder_of(&t, name), vec!["_no_faces"], "{backend}");
+            }
+        }
+        assert_obama_is_one_person(&t);
+        if backend == "yunet" || backend == "tract" {
+            // YuNet does find dogs' faces here: the check, not the detector, kept them out.
+            let marked = faces(&m)
+                .iter()
+                .filter(|(_, f)| f["animal"] == true)
+                .count();
+            assert!(marked >= 8, "{backend}: only {marked} faces marked animal");
+        }
+    }
+}
+
+#[test]
+fn without_scrfd_the_run_says_pets_are_not_told_apart_and_goes_on() {
+    let t = TestDir::new();
+    t.add("a/obama.jpg", "face_recognition/obama.jpg")
+        .add("a/obama2.jpg", "face_recognition/obama2.jpg")
+        .add("a/obama3.jpg", "face_recognition/obama3.jpg");
+    // This test's cache has the default models only.
+    let models = t.cache().join("models");
+    std::fs::remove_file(&models).unwrap();
+    std::fs::create_dir(&models).unwrap();
+    for f in [
+        "face_detection_yunet_2023mar.onnx",
+        "face_recognition_sface_2021dec_int8bq.onnx",
+    ] {
+        std::os::unix::fs::symlink(
+            po_backend_api::setup_cache_dir().join("models").join(f),
+            models.join(f),
+        )
+        .unwrap();
+    }
+    let out = organize(&t, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains("dog or cat") && warnings[0].contains("setup --all"),
+        "{err}"
+    );
+    let obama = folder_of(&t, "obama.jpg");
+    assert!(obama[0].starts_with("person_"), "{:?}", t.folders());
+}
