@@ -123,11 +123,10 @@ pub fn load(out: &Path) -> (Ledger, Option<String>) {
     }
 }
 
-/// A file's identity as the ledger records it.
-fn identity(path: &Path) -> io::Result<(u64, u64, i128)> {
-    let m = fs::symlink_metadata(path)?;
+/// A file's identity as the ledger records it: (size, inode, mtime in ns).
+fn identity(m: &fs::Metadata) -> (u64, u64, i128) {
     #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+    let inode = std::os::unix::fs::MetadataExt::ino(m);
     #[cfg(not(unix))]
     let inode = 0;
     let mtime_ns = m
@@ -135,27 +134,34 @@ fn identity(path: &Path) -> io::Result<(u64, u64, i128)> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i128);
-    Ok((m.len(), inode, mtime_ns))
+    (m.len(), inode, mtime_ns)
 }
 
-/// Whether the file at the entry's path is still exactly what the tool placed.
-fn unchanged(out: &Path, e: &Entry) -> Result<(), String> {
+/// What became of a placement since the tool made it.
+enum State {
+    Unchanged,
+    Gone,
+    Changed(&'static str),
+}
+
+fn state(out: &Path, e: &Entry) -> State {
     let at = out.join(&e.path);
-    let meta = fs::symlink_metadata(&at).map_err(|_| "no longer there".to_string())?;
+    let Ok(meta) = fs::symlink_metadata(&at) else {
+        return State::Gone;
+    };
     if e.mode == Transfer::Symlink {
         return match fs::read_link(&at) {
-            Ok(target) if target == e.source => Ok(()),
-            _ => Err("changed since it was placed (no longer the link it made)".into()),
+            Ok(target) if target == e.source => State::Unchanged,
+            _ => State::Changed("changed since it was placed (no longer the link it made)"),
         };
     }
     if !meta.file_type().is_file() {
-        return Err("changed since it was placed (no longer a regular file)".into());
+        return State::Changed("changed since it was placed (no longer a regular file)");
     }
-    match identity(&at) {
-        Ok((size, inode, mtime)) if size == e.size && inode == e.inode && mtime == e.mtime_ns => {
-            Ok(())
-        }
-        _ => Err("changed since it was placed".into()),
+    if identity(&meta) == (e.size, e.inode, e.mtime_ns) {
+        State::Unchanged
+    } else {
+        State::Changed("changed since it was placed")
     }
 }
 
@@ -184,30 +190,38 @@ pub fn reconcile(
 ) -> SyncPlan {
     let mut sync = SyncPlan::default();
     let wanted_at: HashMap<&Path, &str> = wanted.iter().map(|w| (w.dst, w.sha256)).collect();
+    // Entries planned again in the same form need nothing: the executor finds them present.
+    let stale: Vec<&Entry> = ledger
+        .entries
+        .iter()
+        .filter(|e| {
+            wanted_at.get(e.path.as_path()) != Some(&e.sha256.as_str())
+                || !compatible(e.mode, transfer)
+        })
+        .collect();
     // Wanted destinations not yet on disk, by content: where a stale placement can move.
+    // Only the contents of stale entries are looked up, so an unchanged OUT costs no stat.
+    let stale_shas: HashSet<&str> = stale.iter().map(|e| e.sha256.as_str()).collect();
     let mut free: HashMap<&str, Vec<&Path>> = HashMap::new();
-    for w in wanted {
+    for w in wanted.iter().filter(|w| stale_shas.contains(w.sha256)) {
         if fs::symlink_metadata(out.join(w.dst)).is_err() {
             free.entry(w.sha256).or_default().push(w.dst);
         }
     }
     let mut taken: HashSet<&Path> = HashSet::new();
-    for e in &ledger.entries {
-        let still_wanted = wanted_at.get(e.path.as_path()) == Some(&e.sha256.as_str());
-        if still_wanted && compatible(e.mode, transfer) {
-            // Planned again in the same form: the executor finds it present.
-            continue;
-        }
-        if let Err(why) = unchanged(out, e) {
-            if why != "no longer there" {
+    for e in stale {
+        match state(out, e) {
+            State::Unchanged => {}
+            State::Gone => continue,
+            State::Changed(why) => {
                 sync.left_in_place.push(LeftInPlace {
                     path: e.path.clone(),
-                    reason: why,
+                    reason: why.into(),
                 });
                 // Still listed on later runs, until the user removes it.
                 sync.kept.push(e.clone());
+                continue;
             }
-            continue;
         }
         let target = compatible(e.mode, transfer)
             .then(|| free.get(e.sha256.as_str()))
@@ -242,10 +256,8 @@ pub fn reconcile(
 }
 
 /// Moves `from` to `to` inside OUT without ever replacing a file at `to`.
+/// `to`'s folder must exist (made by [`crate::safe_fs::create_dirs_inside`]).
 fn move_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
-    }
     match fs::read_link(from) {
         Ok(target) => {
             #[cfg(unix)]
@@ -330,11 +342,11 @@ pub fn record(
         {
             continue;
         }
-        let at = out.join(&op.dst);
-        let Ok((size, inode, mtime_ns)) = identity(&at) else {
+        let Ok(meta) = fs::symlink_metadata(out.join(&op.dst)) else {
             continue;
         };
-        let is_link = fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink());
+        let (size, inode, mtime_ns) = identity(&meta);
+        let is_link = meta.file_type().is_symlink();
         entries.push(Entry {
             path: op.dst.clone(),
             mode: match (transfer, is_link) {
@@ -372,7 +384,7 @@ mod tests {
             Transfer::Symlink => std::os::unix::fs::symlink(source, &at).unwrap(),
             _ => fs::copy(source, &at).map(|_| ()).unwrap(),
         }
-        let (size, inode, mtime_ns) = identity(&at).unwrap();
+        let (size, inode, mtime_ns) = identity(&fs::symlink_metadata(&at).unwrap());
         Entry {
             path: rel.into(),
             mode,

@@ -17,9 +17,12 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
     let mut cache = open_cache(&config.cache_dir)?;
     crate::decisions::restore(&mut cache, &p.collection)?.inspect(|n| eprintln!("{n}"));
     let stats = cache.person_stats(&p.collection)?;
-    let exists = |id: u32| stats.iter().any(|s| s.id == id);
-    let missing = |id: u32| {
-        anyhow::anyhow!(
+    // Every action on a person needs that person to exist.
+    let require = |id: u32| -> anyhow::Result<()> {
+        if stats.iter().any(|s| s.id == id) {
+            return Ok(());
+        }
+        bail!(
             "no person {id} in {}; `photo_organizer people -o {}` lists them",
             p.collection,
             p.collection
@@ -71,9 +74,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             }
         }
         PeopleAction::Name { id, name } => {
-            if !exists(*id) {
-                return Err(missing(*id));
-            }
+            require(*id)?;
             let old = stats
                 .iter()
                 .find(|s| s.id == *id)
@@ -92,9 +93,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             eprintln!("person {id} is now {name:?} (folder {})", to.display());
         }
         PeopleAction::Split { id, photos } => {
-            if !exists(*id) {
-                return Err(missing(*id));
-            }
+            require(*id)?;
             let mut faces = Vec::new();
             for photo in photos {
                 let (sha, _) = file_digest(photo)
@@ -121,9 +120,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             );
         }
         PeopleAction::Unname { id } => {
-            if !exists(*id) {
-                return Err(missing(*id));
-            }
+            require(*id)?;
             crate::decisions::unname(&mut cache, &p.collection, *id)?;
             eprintln!(
                 "person {id} has no name now (folder {}); re-run to update the folders",
@@ -131,9 +128,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             );
         }
         PeopleAction::Hide { id, hidden } => {
-            if !exists(*id) {
-                return Err(missing(*id));
-            }
+            require(*id)?;
             crate::decisions::set_hidden(&mut cache, &p.collection, *id, *hidden)?;
             if *hidden {
                 eprintln!("person {id} is hidden: no folder from the next run on (`people unhide {id}` undoes it)");
@@ -143,9 +138,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
         }
         PeopleAction::Merge { keep, other, force } => {
             for id in [keep, other] {
-                if !exists(*id) {
-                    return Err(missing(*id));
-                }
+                require(*id)?;
             }
             crate::decisions::merge(&mut cache, &p.collection, *keep, *other, *force)?;
             eprintln!("person {other} merged into {keep}; re-run to update the folders");
