@@ -1,28 +1,45 @@
 //! Telling pets' faces from people's. YuNet (and YOLOv8-face) fire on dogs' faces at scores
 //! like people's (0.76-0.90 measured), and SFace embeds them close together, so dogs became
-//! "people". SCRFD does not fire on them. So each face the detector found with a score below
-//! [`CHECK_BELOW_SCORE`] is cut out with some context, the crops are laid out as tiles of one
-//! square [`MOSAIC`] (one SCRFD run a photo), and a face whose tile gets no SCRFD face of at
-//! least [`HUMAN_MIN_SCORE`] near its middle is marked `animal`: it never starts or joins a
-//! person. Measured on real photos (docs/QUALITY.md): every dog face YuNet found scored
-//! 0.15-0.65 in its tile, every true human face 0.84 or more. It is a face-or-not check, not a
-//! species classifier: a statue or a printed letter that YuNet takes for a face is marked too.
+//! "people". A second face detector, RetinaFace (MobileNet-0.25, MIT, fetched by the default
+//! `setup`), gives them far lower scores than people's faces when it sees the face with
+//! context around it. So each face the detector found with a score below
+//! [`CHECK_BELOW_SCORE`] is cut out with [`CONTEXT`] box sides around it, the crops are laid
+//! out as tiles of one square [`MOSAIC`] (one RetinaFace run a photo), and a face whose tile
+//! gets no RetinaFace face of at least [`HUMAN_MIN_SCORE`] near its middle is marked `animal`:
+//! it never starts or joins a person. Measured on real photos (docs/QUALITY.md): dogs' faces
+//! YuNet found scored 0.15-0.72 in their tiles, people's 0.98 or more. It is a face-or-not
+//! check, not a species classifier: a statue or a printed letter that YuNet takes for a face
+//! is marked too.
 
 use image::{imageops, RgbImage};
 use po_backend_api::FaceBox;
 
-/// Side of one tile, in mosaic pixels: a face fills about half of it (about 80 px).
+/// The second detector, as the manifest and the cache name it.
+pub const CHECKER_ID: &str = "retinaface-mnet025";
+
+/// Whether a cached analysis should be analysed again by a run that has the checker: one that
+/// no checker, or another one, looked at, with a face to check.
+pub fn needs_recheck(a: &crate::cache::StoredAnalysis) -> bool {
+    a.face_check.as_deref() != Some(CHECKER_ID)
+        && a.faces.iter().any(|f| f.score < CHECK_BELOW_SCORE)
+}
+
+/// Side of one tile, in mosaic pixels: a face fills a third of it (about 53 px).
 pub const TILE: u32 = 160;
-/// Tiles a row; the mosaic is SCRFD's fixed 640x640 input.
+/// Tiles a row: a 640x640 mosaic.
 pub const GRID: u32 = 4;
 pub const MOSAIC: u32 = TILE * GRID;
-/// Crop side around a face, in face box sides.
-pub const CONTEXT: f32 = 2.0;
+/// Crop side around a face, in face box sides. With more context RetinaFace tells dogs from
+/// people better (measured: 2 box sides gave dogs up to 0.93 against people's 0.998; 2.5, 3
+/// and 3.5 gave dogs at most 0.74, 0.72, 0.56 and people at least 0.99, 0.98, 0.99).
+pub const CONTEXT: f32 = 3.0;
 /// Faces the detector is surer of are not checked (cost): the dogs' faces seen scored up to
 /// 0.90, people's mostly above.
 pub const CHECK_BELOW_SCORE: f32 = 0.93;
-/// Below this best SCRFD score in its tile a face is not a person's.
-pub const HUMAN_MIN_SCORE: f32 = 0.75;
+/// Below this best RetinaFace score in its tile a face is not a person's: between the best dog
+/// (0.72) and the worst person (0.98) measured, a little on the dogs' side of halfway in
+/// log-odds (0.92), since losing a person's face costs more than a stray pet.
+pub const HUMAN_MIN_SCORE: f32 = 0.90;
 
 pub fn needs_check(face: &FaceBox) -> bool {
     face.score < CHECK_BELOW_SCORE
@@ -135,9 +152,16 @@ mod tests {
     #[test]
     fn a_face_the_second_detector_does_not_confirm_is_an_animal() {
         assert!(is_animal(0.0));
-        assert!(is_animal(0.65)); // the best a dog's face got in the measurements
-        assert!(!is_animal(0.84)); // the worst a person's face got
+        assert!(is_animal(0.72)); // the best a dog's face got in the measurements
+        assert!(!is_animal(0.98)); // the worst a person's face got
         assert!(needs_check(&face([0.0; 4], 0.9)));
+        #[cfg(feature = "onnx")]
+        assert_eq!(CHECKER_ID, po_backend_onnx::retinaface::MODEL_ID);
+        let manifest = crate::models::Manifest::builtin();
+        assert_eq!(
+            manifest.default_for(crate::models::Role::FaceCheck).id,
+            CHECKER_ID
+        );
         assert!(!needs_check(&face([0.0; 4], 0.95)));
     }
 

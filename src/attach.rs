@@ -1,7 +1,7 @@
 //! The second step after clustering and identification: a face the clustering left unknown
 //! (HDBSCAN noise) joins the person whose faces are nearest to it, but only when that person is
 //! clearly nearer than any other (a threshold *and* a margin over the runner-up), with stricter
-//! values for doubtful faces (small or turned: what [`crate::faces::good_enough_to_seed`] looks
+//! values for doubtful faces (small, turned or in the background: what [`crate::faces::good_enough_to_seed`] looks
 //! at). Immich attaches a face to the nearest person within its distance, Ente is stricter for
 //! doubtful faces, PhotoPrism attaches low-quality faces after clustering; the margin is what
 //! keeps a face between two look-alikes unknown.
@@ -112,7 +112,7 @@ pub fn doubtful_faces(
     face_owner
         .iter()
         .zip(face_keys)
-        .map(|(o, k)| !crate::faces::good_enough_to_seed(&analyses[o].faces[k.1 as usize]))
+        .map(|(o, k)| !crate::faces::good_enough_to_seed(&analyses[o], k.1 as usize))
         .collect()
 }
 

@@ -162,8 +162,11 @@ pub struct OrganizeConfig {
     pub detector_model: PathBuf,
     /// The default detector (YuNet), which finds landmarks for a boxes-only detector.
     pub landmark_model: PathBuf,
-    /// SCRFD, the second opinion that tells pets' faces from people's (animals.rs).
+    /// RetinaFace, the second opinion that tells pets' faces from people's (animals.rs).
     pub face_check_model: PathBuf,
+    /// Whether that model is in the cache, verified: analyses made without the check are then
+    /// analysed again (pipeline/analyse.rs).
+    pub face_check_ready: bool,
     pub embedder_model: PathBuf,
     /// The manifest id of the embedder, or `arcface-<sha256 prefix>` for `--embedder-model`.
     pub embedder_id: String,
@@ -751,10 +754,9 @@ fn organize_config(
         detector_id,
         detector_model,
         landmark_model: manifest.default_for(Role::Detector).path_in(cache_dir),
-        face_check_model: manifest
-            .by_id("scrfd-2.5g-kps")
-            .expect("the manifest lists SCRFD (unit-tested)")
-            .path_in(cache_dir),
+        face_check_model: manifest.default_for(Role::FaceCheck).path_in(cache_dir),
+        face_check_ready: crate::setup::state(cache_dir, manifest.default_for(Role::FaceCheck))
+            == crate::setup::State::Present,
         embedder_model,
         embedder_id,
         custom_embedder,

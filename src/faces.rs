@@ -85,9 +85,29 @@ pub fn yaw(landmarks: &[[f32; 2]; 5]) -> f32 {
     ((n[0] - mx) * vx + (n[1] - my) * vy) / len2
 }
 
-/// Whether a face is good enough to start a person (low-quality faces may only join one).
-pub fn good_enough_to_seed(face: &StoredFace) -> bool {
-    face.bbox[2] - face.bbox[0] >= MIN_SEED_FACE_PX && yaw(&face.landmarks).abs() <= MAX_SEED_YAW
+/// A face narrower than this share of its photo's widest person's face is in the background
+/// (a stranger behind the people photographed): it may join a person, not start one, so a
+/// stranger who recurs in the background does not become a person of their own.
+pub const BACKGROUND_WIDTH_RATIO: f32 = 1.0 / 3.0;
+
+fn width(face: &StoredFace) -> f32 {
+    face.bbox[2] - face.bbox[0]
+}
+
+/// Whether face `f` of a photo is good enough to start a person (low-quality faces, turned
+/// away, tiny or in the background, may only join one). Pets' faces do not count as the
+/// photo's main face.
+pub fn good_enough_to_seed(photo: &StoredAnalysis, f: usize) -> bool {
+    let face = &photo.faces[f];
+    let widest = photo
+        .faces
+        .iter()
+        .filter(|o| !o.animal)
+        .map(width)
+        .fold(0.0f32, f32::max);
+    width(face) >= MIN_SEED_FACE_PX
+        && width(face) >= widest * BACKGROUND_WIDTH_RATIO
+        && yaw(&face.landmarks).abs() <= MAX_SEED_YAW
 }
 
 /// Tile origins along one side: tiles of `TILE` overlapping by `TILE_OVERLAP`, the last one
@@ -138,13 +158,17 @@ fn detect_tiled(
     Ok(po_backend_api::nms::nms(found, nms_iou))
 }
 
-/// Per face: whether the backend's second detector says it is not a person's ([`animals`]);
-/// all `false` when the backend has none.
+/// Per face: whether the backend's second detector says it is not a person's ([`animals`]),
+/// and the checker's id; all `false` and `None` when the backend has none.
 fn check_animals(
     backend: &mut dyn FaceBackend,
     rgb: &RgbImage,
     faces: &[FaceBox],
-) -> Result<Vec<bool>, BackendError> {
+) -> Result<(Vec<bool>, Option<String>), BackendError> {
+    let checker = backend
+        .face_check_status()
+        .is_ok()
+        .then(|| animals::CHECKER_ID.to_string());
     let mut animal = vec![false; faces.len()];
     let todo: Vec<usize> = (0..faces.len())
         .filter(|&i| animals::needs_check(&faces[i]))
@@ -164,7 +188,7 @@ fn check_animals(
             animal[i] = animals::is_animal(best);
         }
     }
-    Ok(animal)
+    Ok((animal, checker))
 }
 
 /// Detects, aligns and embeds every face of one prepared photo.
@@ -192,7 +216,7 @@ pub fn analyse(
             aligned.push(face);
         }
     }
-    let animal = check_animals(backend, &photo.rgb, &kept)?;
+    let (animal, face_check) = check_animals(backend, &photo.rgb, &kept)?;
     let embeddings = if aligned.is_empty() {
         Vec::new()
     } else {
@@ -218,6 +242,7 @@ pub fn analyse(
         height: photo.rgb.height(),
         date_taken: photo.exif.date_taken.clone(),
         faces,
+        face_check,
     })
 }
 
@@ -241,6 +266,46 @@ pub fn check_embeddings(embeddings: &[Vec<f32>], model: &str) -> Result<(), Back
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn face(width: f32, animal: bool) -> StoredFace {
+        StoredFace {
+            bbox: [0.0, 0.0, width, width],
+            score: 0.9,
+            // Eyes level, nose between them: frontal.
+            landmarks: [[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]]
+                .map(|[x, y]| [x * width, y * width]),
+            embedding: vec![1.0],
+            thumb: None,
+            animal,
+        }
+    }
+
+    fn photo(faces: Vec<StoredFace>) -> StoredAnalysis {
+        StoredAnalysis {
+            width: 2000,
+            height: 1500,
+            date_taken: None,
+            faces,
+            face_check: None,
+        }
+    }
+
+    #[test]
+    fn a_face_in_the_background_of_a_photo_cannot_start_a_person() {
+        let p = photo(vec![
+            face(260.0, false),
+            face(46.0, false),
+            face(120.0, false),
+        ]);
+        assert!(good_enough_to_seed(&p, 0));
+        assert!(!good_enough_to_seed(&p, 1)); // 0.18 of the widest
+        assert!(good_enough_to_seed(&p, 2)); // 0.46: a person beside, not behind
+                                             // A pet's big face does not push the people into the background.
+        let p = photo(vec![face(400.0, true), face(60.0, false)]);
+        assert!(good_enough_to_seed(&p, 1));
+        // Too small to seed whatever the photo.
+        assert!(!good_enough_to_seed(&photo(vec![face(20.0, false)]), 0));
+    }
 
     #[test]
     fn non_finite_embeddings_are_refused_with_the_face() {

@@ -37,6 +37,7 @@ pub mod people;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod python_bytes;
 pub mod report;
 pub mod rng;
 pub mod safe_fs;

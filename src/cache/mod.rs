@@ -63,6 +63,9 @@ pub struct StoredAnalysis {
     pub height: u32,
     pub date_taken: Option<String>,
     pub faces: Vec<StoredFace>,
+    /// The second detector that checked the faces for pets ([`crate::animals::CHECKER_ID`]),
+    /// or `None` when none could.
+    pub face_check: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -344,12 +347,20 @@ impl Cache {
         let head = self
             .conn
             .query_row(
-                "SELECT width, height, date_taken FROM analyses WHERE sha256 = ?1 AND model_key = ?2",
+                "SELECT width, height, date_taken, face_check FROM analyses
+                 WHERE sha256 = ?1 AND model_key = ?2",
                 params![sha256, model_key],
-                |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, Option<String>>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((width, height, date_taken)) = head else {
+        let Some((width, height, date_taken, face_check)) = head else {
             return Ok(None);
         };
         let mut stmt = self.conn.prepare_cached(
@@ -382,6 +393,7 @@ impl Cache {
             height,
             date_taken,
             faces,
+            face_check,
         }))
     }
 
@@ -394,8 +406,9 @@ impl Cache {
         let tx = self.conn.transaction()?;
         {
             let mut head = tx.prepare_cached(
-                "INSERT OR REPLACE INTO analyses (sha256, model_key, width, height, date_taken)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO analyses
+                 (sha256, model_key, width, height, date_taken, face_check)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut clear =
                 tx.prepare_cached("DELETE FROM faces WHERE sha256 = ?1 AND model_key = ?2")?;
@@ -404,7 +417,14 @@ impl Cache {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for (sha, a) in batch {
-                head.execute(params![sha, model_key, a.width, a.height, a.date_taken])?;
+                head.execute(params![
+                    sha,
+                    model_key,
+                    a.width,
+                    a.height,
+                    a.date_taken,
+                    a.face_check
+                ])?;
                 clear.execute(params![sha, model_key])?;
                 for (i, f) in a.faces.iter().enumerate() {
                     let lm: Vec<f32> = f.landmarks.iter().flatten().copied().collect();
@@ -723,6 +743,7 @@ mod tests {
                     animal: i == 1,
                 })
                 .collect(),
+            face_check: (n > 0).then(|| "checker".into()),
         }
     }
 

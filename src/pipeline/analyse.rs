@@ -10,6 +10,7 @@ use std::{
 use po_backend_api::{BackendInfo, DeviceRequest, FaceBackend};
 
 use crate::{
+    animals,
     backend::start_backend,
     cache::{Cache, StoredAnalysis},
     config::OrganizeConfig,
@@ -67,6 +68,9 @@ pub fn analyse(
     let mut of_item: HashMap<usize, StoredAnalysis> = HashMap::new();
     let mut todo: Vec<(usize, String)> = Vec::new();
     let mut errors: HashMap<usize, PhotoError> = HashMap::new();
+    // Analysed before the pet check could run on them: analysed again if the backend can
+    // check (the same faces and embeddings, now checked), so pets cached as people leave them.
+    let mut unchecked: Vec<(usize, String, StoredAnalysis)> = Vec::new();
     for (i, h) in hashes.iter().enumerate() {
         match h {
             Err(cause) => {
@@ -86,6 +90,9 @@ pub fn analyse(
                 }
                 first_of.insert(sha, i);
                 match cache.analysis(sha, model_key)? {
+                    Some(a) if c.face_check_ready && animals::needs_recheck(&a) => {
+                        unchecked.push((i, sha.clone(), a));
+                    }
                     Some(a) => {
                         of_item.insert(i, a);
                     }
@@ -94,7 +101,6 @@ pub fn analyse(
             }
         }
     }
-    let cache_hits = of_item.len();
 
     let mut work = Work::default();
     let mut backends: Vec<Box<dyn FaceBackend>> = Vec::new();
@@ -103,14 +109,23 @@ pub fn analyse(
     let mut extra_workers = 0;
     // A requested accelerator is checked even when the cache makes it unnecessary: a request
     // that cannot be met is an error, never silently ignored.
-    if !todo.is_empty() || c.device != DeviceRequest::Cpu {
+    if !todo.is_empty() || !unchecked.is_empty() || c.device != DeviceRequest::Cpu {
         let b = start_backend(c, threads_each, progress)?;
+        let can_check = b.face_check_status().is_ok();
+        for (i, sha, a) in unchecked.drain(..) {
+            if can_check {
+                todo.push((i, sha));
+            } else {
+                of_item.insert(i, a);
+            }
+        }
         // An accelerator gets one worker; on the CPU, more workers use the cores better.
         if b.info().device.device == "cpu" {
             extra_workers = workers.min(todo.len()).saturating_sub(1);
         }
         backends.push(b);
     }
+    let cache_hits = of_item.len();
     if !todo.is_empty() && !backends.is_empty() {
         let (results, done) = run_workers(
             &Todo {

@@ -78,7 +78,7 @@ pub fn cluster_faces(
         .owner
         .iter()
         .zip(&faces.keys)
-        .map(|(o, k)| good_enough_to_seed(&analyses.of_item[o].faces[k.1 as usize]))
+        .map(|(o, k)| good_enough_to_seed(&analyses.of_item[o], k.1 as usize))
         .collect();
     let labels = cluster_gated(
         &faces.embeddings,

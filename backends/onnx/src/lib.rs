@@ -21,6 +21,7 @@ use po_backend_api::{
 pub mod cuda_libs;
 pub mod fixture;
 pub mod onnx_edit;
+pub mod retinaface;
 pub mod scrfd;
 pub mod sface;
 pub mod yolov8;
@@ -340,25 +341,21 @@ pub struct OnnxBackend {
     info: BackendInfo,
     detector: Detector,
     embedder: sface::Embedder,
-    /// SCRFD on the CPU for [`FaceBackend::face_check`], or why there is none.
-    checker: Result<scrfd::Scrfd, String>,
+    /// RetinaFace on the CPU for [`FaceBackend::face_check`], or why there is none.
+    checker: Result<retinaface::RetinaFace, String>,
 }
 
-/// Score down to which the check reports SCRFD's faces: the decision's bar (animals.rs) is far
-/// above it, so a weak human face still shows.
-const CHECK_MIN_SCORE: f32 = 0.05;
+/// Score down to which the check reports the second detector's faces: the decision's bar
+/// (animals.rs) is far above it, so a weak human face still shows.
+pub const CHECK_MIN_SCORE: f32 = 0.05;
 
-fn face_checker(config: &OnnxConfig) -> Result<scrfd::Scrfd, String> {
-    // SCRFD as the detector still needs it: over a whole photo it fires on few pets' faces,
-    // but on some (a beagle at 0.70), and it is surer of people's faces in the check's crops.
-    let path = match (&config.face_check_model, config.detector_kind) {
-        (_, DetectorKind::Scrfd) => &config.detector_model,
-        (Some(path), _) => path,
-        (None, _) => return Err("no second detector configured".into()),
+fn face_checker(config: &OnnxConfig) -> Result<retinaface::RetinaFace, String> {
+    let Some(path) = &config.face_check_model else {
+        return Err("no second detector configured".into());
     };
     let bytes = std::fs::read(path).map_err(|e| {
         format!(
-            "the SCRFD model is missing ({}: {e}); `photo_organizer setup --all` fetches it",
+            "the pet check's model is missing ({}: {e}); `photo_organizer setup` fetches it",
             path.display()
         )
     })?;
@@ -369,11 +366,7 @@ fn face_checker(config: &OnnxConfig) -> Result<scrfd::Scrfd, String> {
         Provider::Cpu,
         &config.device_options,
     )?;
-    let options = DetectOptions {
-        score_threshold: CHECK_MIN_SCORE,
-        ..config.detect
-    };
-    scrfd::Scrfd::new(session, options).map_err(|e| e.to_string())
+    retinaface::RetinaFace::new(session, CHECK_MIN_SCORE).map_err(|e| e.to_string())
 }
 
 impl OnnxBackend {
@@ -542,7 +535,7 @@ impl FaceBackend for OnnxBackend {
 
     fn face_check(&mut self, mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
         match &mut self.checker {
-            Ok(scrfd) => scrfd.detect(mosaic).map(Some),
+            Ok(checker) => checker.detect(mosaic).map(Some),
             Err(_) => Ok(None),
         }
     }

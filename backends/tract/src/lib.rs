@@ -19,8 +19,9 @@ use po_backend_api::{
 };
 use po_backend_onnx::{
     onnx_edit::{expand_prelu, free_shapes, strip_weight_inputs},
-    scrfd, sface,
+    retinaface, sface,
     yunet::{self, decode_stride, letterbox, unscale, Canvas, Channels, StrideOutputs},
+    CHECK_MIN_SCORE,
 };
 use tract_onnx::prelude::*;
 
@@ -53,19 +54,16 @@ pub struct TractBackend {
     detector: Detector,
     embedder: Plan,
     detect: DetectOptions,
-    /// SCRFD's 640x640 plan and its output names, or why there is none.
+    /// RetinaFace's 640x640 plan and its output names, or why there is none.
     checker: Result<(Plan, Vec<String>), String>,
 }
 
-/// Score down to which the check reports SCRFD's faces (as the ONNX backend does).
-const CHECK_MIN_SCORE: f32 = 0.05;
-
 /// SCRFD planned for its fixed 640x640 input.
 fn load_checker(path: &Path) -> Result<(Plan, Vec<String>), String> {
-    let id = scrfd::MODEL_ID;
+    let id = retinaface::MODEL_ID;
     let bytes = std::fs::read(path).map_err(|e| {
         format!(
-            "the SCRFD model is missing ({}: {e}); `photo_organizer setup --all` fetches it",
+            "the pet check's model is missing ({}: {e}); `photo_organizer setup` fetches it",
             path.display()
         )
     })?;
@@ -327,23 +325,24 @@ impl FaceBackend for TractBackend {
     }
 
     fn face_check(&mut self, mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
-        let id = scrfd::MODEL_ID;
+        let id = retinaface::MODEL_ID;
         let Ok((plan, names)) = &self.checker else {
             return Ok(None);
         };
         if mosaic.width == 0 || mosaic.height == 0 {
             return Ok(Some(Vec::new()));
         }
-        let (input, scale) = letterbox(mosaic, Channels::Rgb, 127.5, 128.0, Canvas::Square);
+        // The plan is built for 640x640, the size every input is fitted to.
+        let (input, scale) = retinaface::input(mosaic);
+        let size = yunet::input_size(&input);
         let input: Tensor = input.into();
         let outputs = plan
             .run(tvec![input.into()])
             .map_err(|e| inference_error(id, format!("{e:#}")))?;
-        let get = |head: &str, stride: u32| -> Result<&[f32], BackendError> {
-            let name = format!("{head}_{stride}");
+        let get = |name: &str| -> Result<&[f32], BackendError> {
             let i = names
                 .iter()
-                .position(|o| *o == name)
+                .position(|o| o == name)
                 .ok_or_else(|| model_error(id, format!("output `{name}` missing")))?;
             outputs
                 .get(i)
@@ -352,22 +351,14 @@ impl FaceBackend for TractBackend {
                 .and_then(|v| v.as_slice::<f32>())
                 .map_err(|e| inference_error(id, format!("{e:#}")))
         };
-        let mut candidates = Vec::new();
-        for stride in [8, 16, 32] {
-            scrfd::decode_stride(
-                stride,
-                get("score", stride)?,
-                get("bbox", stride)?,
-                get("kps", stride)?,
-                CHECK_MIN_SCORE,
-                &mut candidates,
-            )?;
-        }
-        let mut faces = nms(candidates, self.detect.nms_iou);
-        for f in &mut faces {
-            unscale(f, scale, mosaic.width as f32, mosaic.height as f32);
-        }
-        Ok(Some(faces))
+        retinaface::faces_in_image(
+            mosaic,
+            size,
+            scale,
+            [get("loc")?, get("conf")?, get("landmarks")?],
+            CHECK_MIN_SCORE,
+        )
+        .map(Some)
     }
 
     fn face_check_status(&self) -> Result<(), String> {

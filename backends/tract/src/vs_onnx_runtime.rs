@@ -35,8 +35,8 @@ fn photo(rel: &str) -> image::RgbImage {
 
 const DETECTOR: &str = "face_detection_yunet_2023mar.onnx";
 const EMBEDDER: &str = "face_recognition_sface_2021dec_int8bq.onnx";
-/// SCRFD, the pet check's second detector (`photo_organizer setup --all`).
-const CHECKER: &str = "scrfd_2.5g_kps.onnx";
+/// RetinaFace, the pet check's second detector (`photo_organizer setup`).
+const CHECKER: &str = "retinaface_mnet025.onnx";
 
 fn backends() -> (TractBackend, OnnxBackend) {
     let detect = DetectOptions::default();
@@ -197,7 +197,7 @@ fn tract_runs_the_pet_check_as_onnx_runtime_does() {
         }
         seen += by_ort.iter().filter(|f| f.score >= 0.5).count();
     }
-    assert!(seen >= 4, "SCRFD found only {seen} faces");
+    assert!(seen >= 4, "RetinaFace found only {seen} faces");
 }
 
 #[test]
