@@ -453,15 +453,14 @@ pub fn decode_installed(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedIm
 pub fn header_dimensions(path: &Path) -> Option<(u32, u32)> {
     /// The `meta` box comes first in HEIC files from phones; this bounds the read.
     const HEAD: u64 = 4 << 20;
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(HEAD)
-        .read_to_end(&mut head)
-        .ok()?;
+    let mut file = std::fs::File::open(path).ok()?;
+    // The brand first, so that other files (RAW previews, broken headers) cost 12 bytes.
+    let mut head = vec![0u8; 12];
+    file.read_exact(&mut head).ok()?;
     if !crate::decode::is_heif(&head) {
         return None;
     }
+    file.take(HEAD).read_to_end(&mut head).ok()?;
     let meta = child(&head, b"meta")?;
     // `meta` is a full box: version and flags before its children.
     let ipco = child(child(meta.get(4..)?, b"iprp")?, b"ipco")?;

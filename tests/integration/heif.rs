@@ -6,7 +6,7 @@ use std::fs;
 
 use serde_json::Value;
 
-use crate::util::{organize, person_of, photo, stderr, TestDir};
+use crate::util::{command, organize, person_of, photo, stderr, stdout, TestDir};
 
 fn entry<'a>(m: &'a Value, source: &str) -> &'a Value {
     m["photos"]
@@ -143,4 +143,31 @@ fn without_libheif_heic_photos_are_reported_with_the_fix_and_the_run_goes_on() {
         "{e}"
     );
     assert_went_on(&m);
+}
+
+#[test]
+fn doctor_reports_libheif_and_its_codecs_or_the_fix() {
+    let t = TestDir::new();
+    let out = command(&t).arg("doctor").output().unwrap();
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains("libheif (HEIC/HEIF photos)"))
+        .unwrap_or_else(|| panic!("no libheif line: {text}"));
+    assert!(
+        line.starts_with("[ok]") && line.contains("1.23.0"),
+        "{line}"
+    );
+    assert!(line.contains("HEVC (HEIC): yes, AV1 (AVIF): no"), "{line}");
+
+    fs::remove_file(t.cache().join("heif")).unwrap();
+    let out = command(&t).arg("doctor").output().unwrap();
+    // HEIC support is not the default pipeline: doctor still says it can run.
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    let at = text
+        .find("[--] libheif (HEIC/HEIF photos)")
+        .unwrap_or_else(|| panic!("{text}"));
+    let next = text[at..].lines().nth(1).unwrap();
+    assert!(next.contains("fix: `photo_organizer setup`"), "{text}");
 }
