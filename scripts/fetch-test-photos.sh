@@ -102,10 +102,10 @@ fi
 [ -f "$dog" ] || echo "warning: no darknet dog.jpg (Debian's darknet not fetched); the pet tests use the other photos" >&2
 # HEIC copies of real JPEG face photos (the HEIC test: a copy is grouped with its original),
 # encoded once by pillow-heif (its wheel has the x265 encoder that photo_organizer's libheif
-# lacks), upright (EXIF Orientation applied, then dropped) with the JPEG's EXIF kept. x265's
+# lacks), and one AVIF copy by Pillow; upright (EXIF Orientation applied, then dropped) with the JPEG's EXIF kept. x265's
 # output is not pinned by sha256: the inputs are (the photos above and these versions).
 copies="$data/heic_copies"
-if [ ! -f "$copies/.done-pillow-heif-1.8.1" ]; then
+if [ ! -f "$copies/.done-pillow-heif-1.8.1+avif" ]; then
   echo "encoding HEIC copies of the face photos with pillow-heif 1.8.1" >&2
   target="$pkgs/pillow-heif-1.8.1-target"
   [ -d "$target/pillow_heif" ] || python3 -m pip install -q --disable-pip-version-check \
@@ -123,7 +123,9 @@ for src in sys.argv[2:]:
     name = os.path.splitext(os.path.basename(src))[0] + ".heic"
     exif = im.info.get("exif")
     pillow_heif.from_pillow(im.convert("RGB")).save(os.path.join(out, name), quality=90, **({"exif": exif} if exif else {}))
+# One AVIF (Pillow's own AV1 encoder): the fetched libheif cannot decode it and must say so.
+Image.open(sys.argv[2]).save(os.path.join(out, "obama.avif"), quality=80)
 PY
-  touch "$copies/.done-pillow-heif-1.8.1"
+  touch "$copies/.done-pillow-heif-1.8.1+avif"
 fi
 echo "test photos ready in $data" >&2

@@ -1,6 +1,7 @@
 //! HEIC/HEIF photos (issue #17) on the real binary with the libheif `setup` fetched: copies of
 //! real face photos are grouped with their JPEG originals, real phone photos keep their size
-//! and date, damaged files are per-file errors, and without libheif the run names the fix.
+//! and date, damaged and AVIF files are per-file errors, and without libheif the run names the
+//! fix.
 
 use std::fs;
 
@@ -92,7 +93,7 @@ fn heic_copies_are_grouped_into_the_same_people_as_their_jpeg_originals() {
 }
 
 #[test]
-fn phone_heic_photos_keep_size_date_and_orientation_and_damaged_ones_are_errors() {
+fn phone_heic_photos_keep_size_date_and_orientation_and_damaged_or_avif_ones_are_errors() {
     let t = TestDir::new();
     let pug = fs::read(photo("heic/pug.heic")).unwrap();
     t.add("IMG_0001.HEIC", "heic/pug.heic")
@@ -100,6 +101,7 @@ fn phone_heic_photos_keep_size_date_and_orientation_and_damaged_ones_are_errors(
         .add("xiaomi.heif", "heic/xiaomi.heic")
         .add("broken/corrupted.heic", "heic/corrupted.heic")
         .write("broken/cut.HIF", &pug[..pug.len() / 2])
+        .add("obama.avif", "heic_copies/obama.avif")
         .add("obama.jpg", "face_recognition/obama.jpg");
     let out = organize(&t, &["--json"]);
     assert_eq!(out.status.code(), Some(1), "finished with errors");
@@ -125,6 +127,12 @@ fn phone_heic_photos_keep_size_date_and_orientation_and_damaged_ones_are_errors(
         let e = error_of(&m, broken);
         assert!(e.contains("corrupt or truncated HEIF"), "{broken}: {e}");
     }
+    // The fetched libheif has no AV1 decoder: AVIF is reported as such, with the way out.
+    let e = error_of(&m, "obama.avif");
+    assert!(
+        e.contains("AVIF needs an AV1 decoder") && e.contains("JPEG"),
+        "{e}"
+    );
     assert_went_on(&m);
 }
 
