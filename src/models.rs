@@ -59,6 +59,8 @@ pub enum Role {
     GpuRuntime,
     /// A CUDA or cuDNN library the CUDA provider loads (`setup --gpu`).
     Cuda,
+    /// libheif and what it needs, for HEIC/HEIF photos (src/heif.rs), in loading order.
+    Heif,
 }
 
 /// A model that no registry ships in the format the backend loads: scripts/setup-facenet.sh
@@ -129,6 +131,11 @@ impl Manifest {
         self.gpu.iter().filter_map(|a| a.download_size).sum()
     }
 
+    /// libheif's files in loading order (each after what it NEEDS), libheif itself last.
+    pub fn heif_libraries(&self) -> impl Iterator<Item = &Artifact> {
+        self.artifact.iter().filter(|a| a.role == Role::Heif)
+    }
+
     pub fn converted(&self, id: &str) -> Option<&Converted> {
         self.converted.iter().find(|c| c.id == id)
     }
@@ -186,6 +193,26 @@ mod tests {
         assert_eq!(m.gpu_download_size(), 1_451_675_843);
         // The default artifacts stay what `setup` and `setup --all` fetch.
         assert!(m.artifact.iter().all(|a| a.dir != "gpu"));
+    }
+
+    #[test]
+    fn libheif_is_fetched_by_plain_setup_from_one_package_libheif_last() {
+        let m = Manifest::builtin();
+        let libs: Vec<&Artifact> = m.heif_libraries().collect();
+        assert_eq!(libs.len(), 2);
+        assert!(libs.last().unwrap().file.starts_with("libheif-"));
+        for a in &libs {
+            assert!(
+                !a.optional && a.dir == "heif" && a.path.ends_with(&a.file),
+                "{}",
+                a.id
+            );
+            assert!(a.licence.starts_with("LGPL-3.0"), "{}", a.id);
+            assert_eq!(
+                (a.package.as_str(), a.version.as_str()),
+                ("pi-heif", "1.4.0")
+            );
+        }
     }
 
     #[test]

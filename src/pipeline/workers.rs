@@ -133,6 +133,7 @@ pub fn run_workers(
         .build()
         .context("cannot start the decoding threads")?;
     let limits = DecodeLimits::default();
+    crate::heif::install(&c.heif_libraries);
     let budget = Budget::new(c.max_memory_bytes);
     let budget = &budget;
     let mut work = Work::default();

@@ -9,6 +9,7 @@ mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
 mod gpu;
+mod heif;
 mod incremental;
 mod limits;
 mod organize;

@@ -31,13 +31,13 @@ pub struct TestDir {
 }
 
 impl TestDir {
-    /// A temporary directory with its own cache database; the runtime and models are linked
-    /// from the shared cache, so counters and people are this test's alone.
+    /// A temporary directory with its own cache database; the runtime, models and libheif are
+    /// linked from the shared cache, so counters and people are this test's alone.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let cache = dir.path().join("cache");
         fs::create_dir_all(&cache).unwrap();
-        for sub in ["runtime", "models"] {
+        for sub in ["runtime", "models", "heif"] {
             #[cfg(unix)]
             std::os::unix::fs::symlink(shared_cache().join(sub), cache.join(sub)).unwrap();
         }
