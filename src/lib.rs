@@ -30,6 +30,7 @@ pub mod exit;
 pub mod faces;
 pub mod fuzzing;
 pub mod gpu_libs;
+pub mod jpeg_scaled;
 pub mod lock;
 pub mod models;
 pub mod paths;
