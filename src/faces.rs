@@ -357,6 +357,64 @@ mod tests {
     }
 
     #[test]
+    fn a_small_face_in_a_scaled_jpeg_is_aligned_from_full_size_pixels() {
+        // A 4032x3024 JPEG of fine noise: at 1/2 scale its detail is gone, so a crop aligned
+        // from the scaled image differs from one aligned from the full decode.
+        let mut state = 7u32;
+        let img = RgbImage::from_fn(4032, 3024, |_, _| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let v = (state >> 24) as u8;
+            image::Rgb([v, v / 2 + 60, 255 - v])
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("noise.jpg");
+        let mut bytes = Vec::new();
+        JpegEncoder::new_with_quality(&mut bytes, 95)
+            .encode_image(&img)
+            .unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let limits = DecodeLimits::default();
+        let photo = prepare(&path, &limits).unwrap();
+        assert!(photo.hires.is_some() && (photo.rgb_scale - 0.5).abs() < 1e-6);
+        // The template's landmarks at 0.8x in full-size pixels (0.4x at 1/2: too few pixels),
+        // and at 3x (1.5x at 1/2: enough).
+        let template = po_backend_api::ARCFACE_ALIGNMENT;
+        let at = |k: f32, x0: f32| template.landmarks.map(|[x, y]| [x0 + x * k, 900.0 + y * k]);
+        let boxes: Vec<FaceBox> = [at(0.8, 1000.0), at(3.0, 2000.0)]
+            .iter()
+            .map(|full| FaceBox {
+                bbox: [0.0; 4],
+                score: 0.9,
+                landmarks: full.map(|p| p.map(|v| v * photo.rgb_scale)),
+            })
+            .collect();
+        let aligned = align_all(&photo, &boxes, &template);
+        let full = crate::decode::decode_file(&path, &limits).unwrap().rgb;
+        let diff = |a: &AlignedFace, b: &AlignedFace| {
+            let sum: u64 = a
+                .rgb
+                .iter()
+                .zip(&b.rgb)
+                .map(|(x, y)| u64::from(x.abs_diff(*y)))
+                .sum();
+            sum as f64 / a.rgb.len() as f64
+        };
+        let small = aligned[0].as_ref().unwrap();
+        let from_full = align_face_to(&full, &at(0.8, 1000.0), &template).unwrap();
+        let from_scaled = align_face_to(&photo.rgb, &boxes[0].landmarks, &template).unwrap();
+        assert!(diff(small, &from_full) < 3.0, "{}", diff(small, &from_full));
+        assert!(
+            diff(&from_scaled, &from_full) > 15.0,
+            "{}",
+            diff(&from_scaled, &from_full)
+        );
+        // The large face is aligned from the scaled image as it is.
+        let large = aligned[1].as_ref().unwrap();
+        let from_scaled = align_face_to(&photo.rgb, &boxes[1].landmarks, &template).unwrap();
+        assert!(large.rgb == from_scaled.rgb);
+    }
+
+    #[test]
     fn tiles_cover_the_side_with_overlap() {
         assert_eq!(tile_starts(500), vec![0]);
         assert_eq!(tile_starts(640), vec![0]);

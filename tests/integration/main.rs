@@ -15,6 +15,7 @@ mod organize;
 mod quality;
 mod robustness;
 mod safety;
+mod scaled;
 mod sync;
 mod tract;
 mod util;
