@@ -4,6 +4,7 @@
 # Safe to re-run: files already in place are counted, never duplicated or overwritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/build-deps.sh
 cargo build --release --locked
 bin=target/release/photo_organizer
 "$bin" setup

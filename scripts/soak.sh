@@ -12,6 +12,7 @@ rounds="${1:-20}"
 if [ -n "${SOAK_BIN:-}" ]; then
   bin="$(realpath "$SOAK_BIN")"
 else
+  scripts/build-deps.sh
   cargo build --release --locked --quiet
   bin="$PWD/target/release/photo_organizer"
 fi

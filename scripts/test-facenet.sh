@@ -14,6 +14,7 @@ export LIBTORCH="$SITE/torch"
 export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # The integration tests also run the default (ONNX) backend for comparison.
+scripts/build-deps.sh
 cargo build --locked --quiet
 ./target/debug/photo_organizer setup
 scripts/fetch-test-photos.sh

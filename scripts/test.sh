@@ -5,6 +5,7 @@
 # lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/build-deps.sh
 cargo build --locked --quiet
 ./target/debug/photo_organizer setup --all
 scripts/fetch-test-photos.sh

@@ -18,13 +18,16 @@ const PEAK_BYTES_PER_PIXEL: u64 = 10;
 
 /// What decoding `path` will hold at its peak, from the header alone; `None` when the header
 /// cannot be read or has more pixels than the decoder accepts (the decoder then reports why),
-/// or the format needs a preview scan (RAW).
+/// or the format needs a preview scan (RAW). A large JPEG is decoded scaled
+/// ([`crate::jpeg_scaled`]): its cost stays about that of a 12 MP photo whatever its size.
 pub fn decode_cost(path: &Path, max_pixels: u64) -> Option<u64> {
     let file_bytes = std::fs::metadata(path).ok()?.len();
-    let (w, h) = image::ImageReader::open(path)
+    let reader = image::ImageReader::open(path)
         .ok()?
         .with_guessed_format()
-        .ok()?
+        .ok()?;
+    let is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
+    let (w, h) = reader
         .into_dimensions()
         .ok()
         // HEIC/HEIF: the size its `ispe` properties declare (libheif's peak is below the
@@ -33,7 +36,11 @@ pub fn decode_cost(path: &Path, max_pixels: u64) -> Option<u64> {
     if u64::from(w) * u64::from(h) > max_pixels {
         return None;
     }
-    Some(file_bytes + u64::from(w) * u64::from(h) * PEAK_BYTES_PER_PIXEL)
+    let pixels = is_jpeg
+        .then(|| crate::jpeg_scaled::file_peak_bytes(path))
+        .flatten()
+        .unwrap_or(u64::from(w) * u64::from(h) * PEAK_BYTES_PER_PIXEL);
+    Some(file_bytes + pixels)
 }
 
 /// A byte semaphore.
@@ -136,5 +143,41 @@ mod tests {
         );
         std::fs::write(dir.path().join("b.jpg"), b"not an image").unwrap();
         assert_eq!(decode_cost(&dir.path().join("b.jpg"), u64::MAX), None);
+    }
+
+    /// A JPEG of `w x h` as far as any header reader can tell: a small real JPEG whose frame
+    /// header (SOF0) says `w x h`. Its pixels are never decoded here.
+    fn jpeg_header_of_size(w: u16, h: u16) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 9, y as u8, 7]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        let mut bytes = out.into_inner();
+        let sof = bytes.windows(2).position(|m| m == [0xFF, 0xC0]).unwrap();
+        bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+        bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_48_or_100_mp_jpeg_reserves_about_what_a_12_mp_one_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let cost = |w: u16, h: u16| {
+            let p = dir.path().join(format!("{w}x{h}.jpg"));
+            std::fs::write(&p, jpeg_header_of_size(w, h)).unwrap();
+            decode_cost(&p, u64::MAX).unwrap()
+        };
+        let twelve = cost(4032, 3024);
+        let full_decode = 4032 * 3024 * PEAK_BYTES_PER_PIXEL;
+        assert!(
+            twelve < full_decode * 6 / 10,
+            "12 MP: {twelve} vs {full_decode}"
+        );
+        for (w, h) in [(8000, 6000), (12240, 8160), (16000, 12000)] {
+            let c = cost(w, h);
+            assert!(c <= twelve * 13 / 10, "{w}x{h}: {c} vs 12 MP {twelve}");
+        }
+        // Too small to scale: the full decode's cost, as before.
+        let small = cost(3000, 2000);
+        assert!(small >= 3000 * 2000 * PEAK_BYTES_PER_PIXEL, "{small}");
     }
 }

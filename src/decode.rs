@@ -211,7 +211,7 @@ fn decode_pixels(
 /// Lenient decoders fill missing data with grey, so truncation is checked here: a JPEG's last
 /// scan (after its last Start Of Scan marker; entropy-coded data cannot contain markers) must be
 /// followed by the End Of Image marker; a PNG must contain its IEND chunk near the end.
-fn is_truncated(format: ImageFormat, bytes: &[u8]) -> bool {
+pub(crate) fn is_truncated(format: ImageFormat, bytes: &[u8]) -> bool {
     match format {
         ImageFormat::Jpeg => {
             let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);

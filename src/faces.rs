@@ -1,24 +1,28 @@
-//! The face stage: [`prepare`] runs in the decode pool (decode, orient, shrink a copy for the
-//! detector); [`analyse`] runs on the one inference thread that owns the backend (detect on the
-//! small copy, map back to full resolution, align from full resolution, embed).
+//! The face stage: [`prepare`] runs in the decode pool (decode, at a reduced scale for large
+//! JPEGs ([`crate::jpeg_scaled`]), orient, shrink a copy for the detector); [`analyse`] runs on
+//! the one inference thread that owns the backend (detect on the small copy, map back, align
+//! from the decoded image, or from a larger decode of the face's region when the face has fewer
+//! pixels there than its aligned crop, embed). Boxes and landmarks are stored in photo pixels.
 
 use std::path::Path;
 
 use image::{codecs::jpeg::JpegEncoder, ExtendedColorType, RgbImage};
-use po_backend_api::{AlignedFace, BackendError, FaceBackend, FaceBox, RgbView};
+use po_backend_api::{AlignedFace, AlignmentTemplate, BackendError, FaceBackend, FaceBox, RgbView};
 
 use crate::{
-    align::align_face_to,
+    align::{align_face_to, estimate_similarity},
     animals,
     cache::{StoredAnalysis, StoredFace},
-    decode::{decode_file, shrink_to_fit, DecodeError, DecodeLimits},
+    decode::{shrink_to_fit, DecodeError, DecodeLimits},
     exif::ExifInfo,
+    jpeg_scaled::{decode_file_scaled, HiRes},
 };
 
 /// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
 /// results from older versions are not reused. Not bumped for the pet check (animals.rs): a bump
 /// changes the model key, and people's stored assignments (their ids and names) are keyed by it;
-/// faces cached before the check are simply not checked.
+/// faces cached before the check are simply not checked. Not bumped for scaled JPEG decoding
+/// (jpeg_scaled.rs), for the same reason: photos cached before keep their full-size analysis.
 pub const PREPROCESSING_VERSION: u32 = 5;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640.
@@ -31,21 +35,31 @@ const TILE_OVERLAP: u32 = 128;
 
 /// A decoded photo ready for inference.
 pub struct Prepared {
+    /// Oriented, at `rgb_scale` of the photo's size (a large JPEG is decoded scaled).
     pub rgb: RgbImage,
+    /// `rgb` pixels per photo pixel.
+    pub rgb_scale: f32,
+    /// The photo's oriented size in pixels.
+    pub full: (u32, u32),
     pub detect: RgbImage,
     /// Factor from `rgb` pixels to `detect` pixels.
     pub detect_scale: f32,
     pub exif: ExifInfo,
+    /// For a scaled JPEG: its bytes, to decode small faces' regions at a larger scale.
+    pub hires: Option<HiRes>,
 }
 
 pub fn prepare(path: &Path, limits: &DecodeLimits) -> Result<Prepared, DecodeError> {
-    let decoded = decode_file(path, limits)?;
+    let decoded = decode_file_scaled(path, limits)?;
     let (detect, detect_scale) = shrink_to_fit(&decoded.rgb, DETECT_MAX_SIDE);
     Ok(Prepared {
         rgb: decoded.rgb,
+        rgb_scale: decoded.scale,
+        full: decoded.full,
         detect,
         detect_scale,
         exif: decoded.exif,
+        hires: decoded.hires,
     })
 }
 
@@ -124,8 +138,8 @@ pub fn tile_starts(len: u32) -> Vec<u32> {
     starts
 }
 
-/// The second pass: detect on overlapping 640 px tiles of the photo scaled to at most
-/// [`TILED_MAX_SIDE`]; boxes in full-resolution pixels, overlaps merged.
+/// The second pass: detect on overlapping 640 px tiles of `rgb` scaled to at most
+/// [`TILED_MAX_SIDE`]; boxes in `rgb` pixels, overlaps merged.
 fn detect_tiled(
     backend: &mut dyn FaceBackend,
     rgb: &RgbImage,
@@ -191,6 +205,84 @@ fn check_animals(
     Ok((animal, checker))
 }
 
+/// Photo pixels of `template`'s crop for a face with `landmarks` (in the same pixels), with
+/// a margin for the warp's filter; and how many of those pixels fall on one crop pixel.
+fn crop_extent(landmarks: &[[f32; 2]; 5], template: &AlignmentTemplate) -> Option<([f32; 4], f32)> {
+    let to_image = estimate_similarity(landmarks, &template.landmarks)?.inverse()?;
+    let s = template.size as f32;
+    let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| to_image.apply(p));
+    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+    for c in corners {
+        for axis in 0..2 {
+            lo[axis] = lo[axis].min(c[axis]);
+            hi[axis] = hi[axis].max(c[axis]);
+        }
+    }
+    let margin = 4.0 * to_image.scale().max(1.0) + 2.0;
+    Some((
+        [
+            lo[0] - margin,
+            lo[1] - margin,
+            hi[0] + margin,
+            hi[1] + margin,
+        ],
+        to_image.scale(),
+    ))
+}
+
+/// Aligns each face (boxes in `photo.rgb` pixels): from `photo.rgb` when it has at least one
+/// pixel per crop pixel, otherwise from one larger decode of those faces' regions. `None` for
+/// a face whose landmarks cannot be aligned.
+fn align_all(
+    photo: &Prepared,
+    boxes: &[FaceBox],
+    template: &AlignmentTemplate,
+) -> Vec<Option<AlignedFace>> {
+    let mut aligned: Vec<Option<AlignedFace>> = boxes
+        .iter()
+        .map(|b| align_face_to(&photo.rgb, &b.landmarks, template))
+        .collect();
+    let Some(hires) = &photo.hires else {
+        return aligned;
+    };
+    let to_photo = |p: [f32; 2]| p.map(|v| v / photo.rgb_scale);
+    let small: Vec<(usize, [f32; 4], f32)> = boxes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| aligned[*i].is_some())
+        .filter_map(|(i, b)| {
+            let landmarks = b.landmarks.map(to_photo);
+            let (extent, photo_px) = crop_extent(&landmarks, template)?;
+            let have = photo_px * photo.rgb_scale;
+            (have < 1.0).then_some((i, extent, have))
+        })
+        .collect();
+    let Some(scale) = small
+        .iter()
+        .filter_map(|&(_, _, have)| hires.scale_needed(have))
+        .max_by_key(|s| s.num() * 8 / s.denom())
+    else {
+        return aligned;
+    };
+    let rects: Vec<[f32; 4]> = small.iter().map(|&(_, r, _)| r).collect();
+    let Some(regions) = hires.regions(scale, &rects) else {
+        return aligned;
+    };
+    for (&(i, _, _), region) in small.iter().zip(regions) {
+        let landmarks = boxes[i].landmarks.map(|p| {
+            let [x, y] = to_photo(p);
+            [
+                (x - region.origin[0]) * region.scale,
+                (y - region.origin[1]) * region.scale,
+            ]
+        });
+        if let Some(face) = align_face_to(&region.rgb, &landmarks, template) {
+            aligned[i] = Some(face);
+        }
+    }
+    aligned
+}
+
 /// Detects, aligns and embeds every face of one prepared photo.
 pub fn analyse(
     backend: &mut dyn FaceBackend,
@@ -198,21 +290,22 @@ pub fn analyse(
 ) -> Result<StoredAnalysis, BackendError> {
     let (w, h) = photo.detect.dimensions();
     let view = RgbView::new(w, h, photo.detect.as_raw()).expect("RgbImage is 3 bytes a pixel");
+    // In `photo.rgb` pixels until stored.
     let mut boxes: Vec<FaceBox> = backend
         .detect(view)?
         .iter()
         .map(|f| to_full_resolution(f, photo.detect_scale))
         .collect();
     // Only photos shrunk well below the tiled resolution can hide faces the first pass missed.
-    if boxes.is_empty() && photo.rgb.width().max(photo.rgb.height()) > DETECT_MAX_SIDE * 3 / 2 {
+    if boxes.is_empty() && photo.full.0.max(photo.full.1) > DETECT_MAX_SIDE * 3 / 2 {
         boxes = detect_tiled(backend, &photo.rgb, 0.3)?;
     }
-    let (mut kept, mut aligned) = (Vec::new(), Vec::new());
     let template = backend.alignment();
-    for b in boxes {
-        // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
-        if let Some(face) = align_face_to(&photo.rgb, &b.landmarks, &template) {
-            kept.push(b);
+    let (mut kept, mut aligned) = (Vec::new(), Vec::new());
+    // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
+    for (b, face) in boxes.iter().zip(align_all(photo, &boxes, &template)) {
+        if let Some(face) = face {
+            kept.push(*b);
             aligned.push(face);
         }
     }
@@ -225,6 +318,7 @@ pub fn analyse(
     check_embeddings(&embeddings, backend.info().embedder_model.as_str())?;
     let faces = kept
         .into_iter()
+        .map(|b| to_full_resolution(&b, photo.rgb_scale))
         .zip(embeddings)
         .zip(&aligned)
         .zip(animal)
@@ -238,8 +332,8 @@ pub fn analyse(
         })
         .collect();
     Ok(StoredAnalysis {
-        width: photo.rgb.width(),
-        height: photo.rgb.height(),
+        width: photo.full.0,
+        height: photo.full.1,
         date_taken: photo.exif.date_taken.clone(),
         faces,
         face_check,
@@ -325,6 +419,64 @@ mod tests {
         turned[2][0] += 20.0; // nose moved towards one eye
         assert!(yaw(&turned) > 0.5);
         assert!(yaw(&[[0.0, 0.0]; 5]).is_infinite());
+    }
+
+    #[test]
+    fn a_small_face_in_a_scaled_jpeg_is_aligned_from_full_size_pixels() {
+        // A 4032x3024 JPEG of fine noise: at 1/2 scale its detail is gone, so a crop aligned
+        // from the scaled image differs from one aligned from the full decode.
+        let mut state = 7u32;
+        let img = RgbImage::from_fn(4032, 3024, |_, _| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let v = (state >> 24) as u8;
+            image::Rgb([v, v / 2 + 60, 255 - v])
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("noise.jpg");
+        let mut bytes = Vec::new();
+        JpegEncoder::new_with_quality(&mut bytes, 95)
+            .encode_image(&img)
+            .unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let limits = DecodeLimits::default();
+        let photo = prepare(&path, &limits).unwrap();
+        assert!(photo.hires.is_some() && (photo.rgb_scale - 0.5).abs() < 1e-6);
+        // The template's landmarks at 0.8x in full-size pixels (0.4x at 1/2: too few pixels),
+        // and at 3x (1.5x at 1/2: enough).
+        let template = po_backend_api::ARCFACE_ALIGNMENT;
+        let at = |k: f32, x0: f32| template.landmarks.map(|[x, y]| [x0 + x * k, 900.0 + y * k]);
+        let boxes: Vec<FaceBox> = [at(0.8, 1000.0), at(3.0, 2000.0)]
+            .iter()
+            .map(|full| FaceBox {
+                bbox: [0.0; 4],
+                score: 0.9,
+                landmarks: full.map(|p| p.map(|v| v * photo.rgb_scale)),
+            })
+            .collect();
+        let aligned = align_all(&photo, &boxes, &template);
+        let full = crate::decode::decode_file(&path, &limits).unwrap().rgb;
+        let diff = |a: &AlignedFace, b: &AlignedFace| {
+            let sum: u64 = a
+                .rgb
+                .iter()
+                .zip(&b.rgb)
+                .map(|(x, y)| u64::from(x.abs_diff(*y)))
+                .sum();
+            sum as f64 / a.rgb.len() as f64
+        };
+        let small = aligned[0].as_ref().unwrap();
+        let from_full = align_face_to(&full, &at(0.8, 1000.0), &template).unwrap();
+        let from_scaled = align_face_to(&photo.rgb, &boxes[0].landmarks, &template).unwrap();
+        assert!(diff(small, &from_full) < 3.0, "{}", diff(small, &from_full));
+        assert!(
+            diff(&from_scaled, &from_full) > 15.0,
+            "{}",
+            diff(&from_scaled, &from_full)
+        );
+        // The large face is aligned from the scaled image as it is.
+        let large = aligned[1].as_ref().unwrap();
+        let from_scaled = align_face_to(&photo.rgb, &boxes[1].landmarks, &template).unwrap();
+        assert!(large.rgb == from_scaled.rgb);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use rayon::prelude::*;
 
 use crate::{
     backend::start_backend,
-    decode::DecodeLimits,
-    faces::{analyse, prepare},
+    decode::{shrink_to_fit, DecodeLimits},
+    faces::{analyse, prepare, DETECT_MAX_SIDE},
     report::print_json,
     scan::scan,
 };
@@ -73,6 +73,40 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
         report
             .stages
             .push(figure("decode", decoded, t.elapsed().as_secs_f64()));
+        let t = Instant::now();
+        let decoded = pool.install(|| {
+            photos
+                .par_iter()
+                .filter(|p| {
+                    crate::decode::decode_file(&p.path, &limits)
+                        .map(|d| shrink_to_fit(&d.rgb, DETECT_MAX_SIDE))
+                        .is_ok()
+                })
+                .count()
+        });
+        report.stages.push(figure(
+            "decode at full size (as before scaled JPEG decoding)",
+            decoded,
+            t.elapsed().as_secs_f64(),
+        ));
+        let jpegs: Vec<Vec<u8>> = photos
+            .iter()
+            .filter_map(|p| std::fs::read(&p.path).ok())
+            .filter(|b| image::guess_format(b).ok() == Some(image::ImageFormat::Jpeg))
+            .collect();
+        for denom in [1, 2, 4, 8] {
+            let t = Instant::now();
+            let decoded = pool.install(|| {
+                jpegs
+                    .par_iter()
+                    .filter(|b| crate::jpeg_scaled::decode_jpeg_at(b, 1, denom).is_some())
+                    .count()
+            });
+            let stage = format!("JPEG pixels alone at 1/{denom} (libjpeg-turbo)");
+            report
+                .stages
+                .push(figure(&stage, decoded, t.elapsed().as_secs_f64()));
+        }
 
         eprintln!("bench: detector and embedder, one inference thread");
         let mut backend = start_backend(c, c.threads, &crate::progress::Lines::default())?;

@@ -16,6 +16,7 @@ mod organize;
 mod quality;
 mod robustness;
 mod safety;
+mod scaled;
 mod strangers;
 mod sync;
 mod tract;

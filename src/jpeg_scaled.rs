@@ -1,0 +1,381 @@
+//! Large JPEGs decoded at the scale each stage needs: libjpeg-turbo (the `turbojpeg` crate)
+//! scales in the IDCT by 1/2, 1/4 or 1/8, which costs a fraction of a full decode and of its
+//! memory. [`decode_file_scaled`] decodes a photo at the smallest such scale whose long side
+//! still covers [`SCALED_MIN_SIDE`] (what the detector's tiled pass looks at) and orients it;
+//! photos too small to scale, other formats, RAW files and JPEGs that libjpeg-turbo cannot turn
+//! into RGB take [`crate::decode`]'s path unchanged. [`HiRes`] keeps the file so that the
+//! inference thread can decode it again at a larger scale when a face has fewer pixels than its
+//! aligned crop ([`HiRes::regions`]): only those faces' regions are kept from that decode.
+
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::Path,
+};
+
+use image::{metadata::Orientation, DynamicImage, ImageFormat, RgbImage};
+use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
+
+use crate::decode::{decode_bytes, decode_raw, is_truncated, DecodeError, DecodeLimits};
+use crate::exif::ExifInfo;
+
+/// The scaled image's long side is at least this: the detector's tiled pass
+/// ([`crate::faces::TILED_MAX_SIDE`]) looks at up to 1920 px.
+pub const SCALED_MIN_SIDE: u32 = crate::faces::TILED_MAX_SIDE;
+/// The second decode for faces with too few pixels is never larger than this (a 12 MP photo
+/// at full size, a 48 MP one at 1/2, a 100 MP one at 1/4), so memory does not grow with the
+/// photo.
+pub const HIRES_MAX_PIXELS: u64 = 16_000_000;
+/// Peak bytes per pixel of the scaled image while a photo is decoded and prepared: the
+/// decoder's RGB buffer (3), its oriented copy (3), and the detector's copy and the face
+/// crops (at most 4 more; see [`crate::budget`]).
+const SCALED_BYTES_PER_PIXEL: u64 = 10;
+
+/// The IDCT scales libjpeg-turbo has SIMD code for, smallest first.
+const SCALES: [ScalingFactor; 3] = [
+    ScalingFactor::ONE_EIGHTH,
+    ScalingFactor::ONE_QUARTER,
+    ScalingFactor::ONE_HALF,
+];
+
+/// The smallest scale whose long side is at least `min_side`; `None` when only the full size
+/// is (the photo then takes the unscaled path).
+pub fn scale_for(width: u32, height: u32, min_side: u32) -> Option<ScalingFactor> {
+    let long = width.max(height) as usize;
+    SCALES
+        .into_iter()
+        .find(|s| s.scale(long) >= min_side as usize)
+}
+
+/// Pixels of `width x height` at `scale`, as libjpeg-turbo rounds them (up).
+fn scaled_pixels(width: u32, height: u32, scale: ScalingFactor) -> u64 {
+    (scale.scale(width as usize) * scale.scale(height as usize)) as u64
+}
+
+/// The largest scale, at most full size and at most [`HIRES_MAX_PIXELS`], for the second decode.
+fn largest_hires(width: u32, height: u32) -> ScalingFactor {
+    [ScalingFactor::ONE]
+        .into_iter()
+        .chain(SCALES.into_iter().rev())
+        .find(|&s| scaled_pixels(width, height, s) <= HIRES_MAX_PIXELS)
+        .unwrap_or(ScalingFactor::ONE_EIGHTH)
+}
+
+/// Peak bytes of preparing and analysing a `width x height` JPEG on the scaled path (the
+/// scaled image and its copies, then a second decode for small faces), or `None` when it takes
+/// the unscaled path.
+pub fn scaled_peak_bytes(width: u32, height: u32) -> Option<u64> {
+    let scale = scale_for(width, height, SCALED_MIN_SIDE)?;
+    let hires = largest_hires(width, height);
+    Some(
+        scaled_pixels(width, height, scale) * SCALED_BYTES_PER_PIXEL
+            + scaled_pixels(width, height, hires) * 3,
+    )
+}
+
+/// Bytes of a file read for its header by [`file_peak_bytes`]: the SOF marker follows the EXIF
+/// and ICC segments, well within this in camera files.
+const HEADER_BYTES: u64 = 1 << 20;
+
+/// [`scaled_peak_bytes`] for the JPEG at `path`, from its header; `None` when it takes the
+/// unscaled path (or its header is not within the first [`HEADER_BYTES`]).
+pub fn file_peak_bytes(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(HEADER_BYTES)
+        .read_to_end(&mut head)
+        .ok()?;
+    let header = turbojpeg::read_header(&head).ok()?;
+    if !matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray) {
+        return None;
+    }
+    scaled_peak_bytes(header.width as u32, header.height as u32)
+}
+
+/// A photo decoded by [`decode_file_scaled`].
+pub struct Decoded {
+    /// Oriented as a person would see it, at `scale` of the photo's size.
+    pub rgb: RgbImage,
+    /// `rgb` pixels per photo pixel (1.0 on the unscaled path).
+    pub scale: f32,
+    /// The photo's oriented size in pixels.
+    pub full: (u32, u32),
+    pub exif: ExifInfo,
+    /// The file, kept for a larger decode of small faces; `None` on the unscaled path.
+    pub hires: Option<HiRes>,
+}
+
+/// A scaled JPEG's bytes and the facts needed to decode regions of it at a larger scale.
+pub struct HiRes {
+    bytes: Vec<u8>,
+    /// Stored (unoriented) size.
+    stored: (u32, u32),
+    orientation: u32,
+    /// The scale of the first decode; larger ones are tried for faces.
+    scale: ScalingFactor,
+}
+
+/// Reads and decodes one photo, scaled when it is a JPEG large enough; see the module docs.
+pub fn decode_file_scaled(path: &Path, limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    let size = std::fs::metadata(path).map_err(DecodeError::Io)?.len();
+    if size > limits.max_file_bytes {
+        return Err(DecodeError::FileTooLarge {
+            size,
+            max: limits.max_file_bytes,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
+    let is_raw = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| crate::scan::RAW_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    let unscaled = |decoded: crate::decode::DecodedImage| Decoded {
+        full: decoded.rgb.dimensions(),
+        rgb: decoded.rgb,
+        scale: 1.0,
+        exif: decoded.exif,
+        hires: None,
+    };
+    if is_raw {
+        return decode_raw(&bytes, limits).map(unscaled);
+    }
+    match scaled(bytes, limits)? {
+        Ok(decoded) => Ok(decoded),
+        Err(bytes) => decode_bytes(&bytes, limits).map(unscaled),
+    }
+}
+
+/// The scaled decode, or the bytes back when the photo should take the unscaled path (not a
+/// JPEG, too small, a colour space libjpeg-turbo cannot turn into RGB, or a decode error: the
+/// unscaled decoder then names the cause).
+fn scaled(bytes: Vec<u8>, limits: &DecodeLimits) -> Result<Result<Decoded, Vec<u8>>, DecodeError> {
+    if image::guess_format(&bytes).ok() != Some(ImageFormat::Jpeg)
+        || is_truncated(ImageFormat::Jpeg, &bytes)
+    {
+        return Ok(Err(bytes));
+    }
+    let Ok(header) = turbojpeg::read_header(&bytes) else {
+        return Ok(Err(bytes));
+    };
+    let (w, h) = (header.width as u32, header.height as u32);
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(DecodeError::TooManyPixels {
+            width: w,
+            height: h,
+            max: limits.max_pixels,
+        });
+    }
+    let rgb_colourspace = matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray);
+    let Some(scale) = scale_for(w, h, SCALED_MIN_SIDE).filter(|_| rgb_colourspace) else {
+        return Ok(Err(bytes));
+    };
+    let Some(stored) = decode_at(&bytes, scale) else {
+        return Ok(Err(bytes));
+    };
+    let exif = ExifInfo::read(&bytes);
+    let rgb = orient(stored, u32::from(exif.orientation));
+    let full = if matches!(exif.orientation, 5..=8) {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    Ok(Ok(Decoded {
+        scale: rgb.width() as f32 / full.0 as f32,
+        rgb,
+        full,
+        hires: Some(HiRes {
+            bytes,
+            stored: (w, h),
+            orientation: u32::from(exif.orientation),
+            scale,
+        }),
+        exif,
+    }))
+}
+
+/// The JPEG at `scale`, as stored (not oriented); `None` on any decoder error or panic.
+fn decode_at(bytes: &[u8], scale: ScalingFactor) -> Option<RgbImage> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut decompressor = Decompressor::new().ok()?;
+        let header = decompressor.read_header(bytes).ok()?.scaled(scale);
+        decompressor.set_scaling_factor(scale).ok()?;
+        let mut image = turbojpeg::Image {
+            pixels: vec![0u8; header.width * header.height * 3],
+            width: header.width,
+            pitch: header.width * 3,
+            height: header.height,
+            format: PixelFormat::RGB,
+        };
+        decompressor.decompress(bytes, image.as_deref_mut()).ok()?;
+        RgbImage::from_raw(header.width as u32, header.height as u32, image.pixels)
+    }))
+    .ok()
+    .flatten()
+}
+
+/// The JPEG `bytes` decoded at `num/denom` of its size (1/1, 1/2, 1/4 or 1/8), as stored; for
+/// `photo_organizer bench`'s decode time per scale.
+pub fn decode_jpeg_at(bytes: &[u8], num: usize, denom: usize) -> Option<RgbImage> {
+    decode_at(bytes, ScalingFactor::new(num, denom))
+}
+
+fn orient(stored: RgbImage, orientation: u32) -> RgbImage {
+    match Orientation::from_exif(orientation as u8) {
+        Some(Orientation::NoTransforms) | None => stored,
+        Some(o) => {
+            let mut image = DynamicImage::ImageRgb8(stored);
+            image.apply_orientation(o);
+            image.into_rgb8()
+        }
+    }
+}
+
+/// `[x0, y0, x1, y1]` in oriented pixels of an image `oriented` in size, as the same region of
+/// the stored image (before orientation `o` is applied).
+pub fn oriented_to_stored(rect: [u32; 4], oriented: (u32, u32), o: u32) -> [u32; 4] {
+    let [x0, y0, x1, y1] = rect;
+    let (w, h) = oriented;
+    // Each orientation's stored rectangle, from the oriented one's edges.
+    match o {
+        2 => [w - x1, y0, w - x0, y1],
+        3 => [w - x1, h - y1, w - x0, h - y0],
+        4 => [x0, h - y1, x1, h - y0],
+        5 => [y0, x0, y1, x1],
+        6 => [y0, w - x1, y1, w - x0],
+        7 => [h - y1, w - x1, h - y0, w - x0],
+        8 => [h - y1, x0, h - y0, x1],
+        _ => rect,
+    }
+}
+
+/// An oriented region of the photo at a larger scale, for one face's alignment.
+pub struct Region {
+    pub rgb: RgbImage,
+    /// Region pixels per photo pixel.
+    pub scale: f32,
+    /// The region's top-left corner in photo pixels.
+    pub origin: [f32; 2],
+}
+
+impl HiRes {
+    /// The scale (region pixels per photo pixel) a face needs when, at the first decode's
+    /// scale, it has `pixels_per_crop_pixel` of its aligned crop's pixels; `None` when the first
+    /// decode already suffices or nothing larger is allowed.
+    pub fn scale_needed(&self, pixels_per_crop_pixel: f32) -> Option<ScalingFactor> {
+        if pixels_per_crop_pixel >= 1.0 || !pixels_per_crop_pixel.is_finite() {
+            return None;
+        }
+        let (w, h) = self.stored;
+        let have = self.scale.num() as f32 / self.scale.denom() as f32;
+        let want = have / pixels_per_crop_pixel.max(1e-3);
+        let largest = largest_hires(w, h);
+        let as_f = |s: ScalingFactor| s.num() as f32 / s.denom() as f32;
+        let pick = SCALES
+            .into_iter()
+            .chain([ScalingFactor::ONE])
+            .filter(|&s| as_f(s) > have && as_f(s) <= as_f(largest))
+            .find(|&s| as_f(s) >= want)
+            .or(Some(largest).filter(|&s| as_f(s) > have))?;
+        Some(pick)
+    }
+
+    /// Decodes the photo once at `scale` and keeps each of `rects` (photo pixels, oriented):
+    /// the regions, oriented, in order; `None` when the decode fails (the faces are then
+    /// aligned from the first decode).
+    pub fn regions(&self, scale: ScalingFactor, rects: &[[f32; 4]]) -> Option<Vec<Region>> {
+        let stored = decode_at(&self.bytes, scale)?;
+        let oriented = if matches!(self.orientation, 5..=8) {
+            (stored.height(), stored.width())
+        } else {
+            stored.dimensions()
+        };
+        let full_w = if matches!(self.orientation, 5..=8) {
+            self.stored.1
+        } else {
+            self.stored.0
+        };
+        let s = oriented.0 as f32 / full_w as f32;
+        Some(
+            rects
+                .iter()
+                .map(|r| {
+                    let clamp = |v: f32, max: u32| ((v * s).max(0.0) as u32).min(max);
+                    let rect = [
+                        clamp(r[0].floor(), oriented.0),
+                        clamp(r[1].floor(), oriented.1),
+                        clamp(r[2].ceil(), oriented.0).max(clamp(r[0].floor(), oriented.0) + 1),
+                        clamp(r[3].ceil(), oriented.1).max(clamp(r[1].floor(), oriented.1) + 1),
+                    ];
+                    let [x0, y0, x1, y1] = oriented_to_stored(rect, oriented, self.orientation);
+                    let (x1, y1) = (x1.min(stored.width()), y1.min(stored.height()));
+                    let crop =
+                        image::imageops::crop_imm(&stored, x0, y0, x1 - x0, y1 - y0).to_image();
+                    Region {
+                        rgb: orient(crop, self.orientation),
+                        scale: s,
+                        origin: [rect[0] as f32 / s, rect[1] as f32 / s],
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_is_the_smallest_that_covers_the_tiled_pass() {
+        assert_eq!(scale_for(4032, 3024, 1920), Some(ScalingFactor::ONE_HALF));
+        assert_eq!(
+            scale_for(8000, 6000, 1920),
+            Some(ScalingFactor::ONE_QUARTER)
+        );
+        assert_eq!(
+            scale_for(16000, 12000, 1920),
+            Some(ScalingFactor::ONE_EIGHTH)
+        );
+        assert_eq!(scale_for(3000, 2000, 1920), None, "1/2 would be 1500 px");
+        assert_eq!(scale_for(1024, 768, 1920), None);
+    }
+
+    #[test]
+    fn peak_memory_does_not_grow_with_the_photo() {
+        let peak = |w, h| scaled_peak_bytes(w, h).unwrap();
+        let twelve = peak(4032, 3024);
+        // The unscaled path held 10 bytes a pixel of the full photo (crate::budget).
+        assert!(twelve < 4032 * 3024 * 10 * 6 / 10, "{twelve}");
+        for (w, h) in [(8000, 6000), (8192, 6144), (12000, 8000), (16000, 12000)] {
+            let p = peak(w, h);
+            assert!(p <= twelve * 13 / 10, "{w}x{h}: {p} vs 12 MP {twelve}");
+        }
+        assert_eq!(largest_hires(4032, 3024), ScalingFactor::ONE);
+        assert_eq!(largest_hires(8000, 6000), ScalingFactor::ONE_HALF);
+        assert_eq!(largest_hires(12000, 8000), ScalingFactor::ONE_QUARTER);
+    }
+
+    #[test]
+    fn stored_rectangles_match_orienting_the_whole_image() {
+        // A 7x5 stored image of distinct pixels: cropping the mapped rectangle and orienting
+        // the crop must give the same pixels as orienting the whole image and cropping.
+        let stored = RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        for o in 1..=8 {
+            let whole = orient(stored.clone(), o);
+            let dims = whole.dimensions();
+            let rect = [1, 2, dims.0 - 1, dims.1 - 1];
+            let [x0, y0, x1, y1] = oriented_to_stored(rect, dims, o);
+            let crop = image::imageops::crop_imm(&stored, x0, y0, x1 - x0, y1 - y0).to_image();
+            let expected = image::imageops::crop_imm(
+                &whole,
+                rect[0],
+                rect[1],
+                rect[2] - rect[0],
+                rect[3] - rect[1],
+            )
+            .to_image();
+            assert!(orient(crop, o) == expected, "orientation {o}");
+        }
+    }
+}
