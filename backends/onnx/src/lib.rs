@@ -111,6 +111,9 @@ pub struct OnnxConfig {
     /// SCRFD, run as a second opinion on the faces another detector found (pets: YuNet fires
     /// on dogs' faces, SCRFD does not). `None` or a missing file: no check.
     pub face_check_model: Option<PathBuf>,
+    /// `--batch-size`: photos per detector run and faces per embedder run; `None`: the
+    /// provider's default ([`batch_size_for`]).
+    pub batch_size: Option<usize>,
 }
 
 pub const RUNTIME_FIX: &str =
@@ -260,34 +263,69 @@ pub fn explain_provider_error(p: Provider, error: &str) -> String {
     format!("{error}; {fix}")
 }
 
-fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
-    let id = o.device_id as i32;
+/// ONNX Runtime's options for provider `p`, under its own key names: a pure function, so what
+/// the GPU paths ask for is tested without a GPU. CUDA: device, memory limit, arena strategy,
+/// `cudnn_conv_algo_search`; TensorRT: device, fp16, and its engine and timing caches in
+/// `engine_cache_dir` (`<cache>/trt/`), so an engine is built once, not on every run.
+pub fn provider_options(p: Provider, o: &DeviceOptions) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let flag = |on: bool| if on { "1" } else { "0" }.to_string();
     match p {
-        Provider::Cpu => ep::CPU::default().build(),
         Provider::Cuda => {
-            let mut cuda = ep::CUDA::default().with_device_id(id);
+            out.push(("device_id", o.device_id.to_string()));
             if let Some(limit) = o.gpu_mem_limit {
-                cuda = cuda.with_memory_limit(limit);
+                out.push(("gpu_mem_limit", limit.to_string()));
             }
             if let Some(s) = &o.arena_extend_strategy {
-                cuda = cuda.with_arena_extend_strategy(if s == "same_as_requested" {
-                    ep::ArenaExtendStrategy::SameAsRequested
+                let s = if s == "same_as_requested" {
+                    "kSameAsRequested"
                 } else {
-                    ep::ArenaExtendStrategy::NextPowerOfTwo
-                });
+                    "kNextPowerOfTwo"
+                };
+                out.push(("arena_extend_strategy", s.into()));
             }
             if let Some(s) = &o.cudnn_conv_algo_search {
-                cuda = cuda.with_conv_algorithm_search(match s.as_str() {
-                    "exhaustive" => ep::cuda::ConvAlgorithmSearch::Exhaustive,
-                    "heuristic" => ep::cuda::ConvAlgorithmSearch::Heuristic,
-                    _ => ep::cuda::ConvAlgorithmSearch::Default,
-                });
+                let s = match s.as_str() {
+                    "exhaustive" => "EXHAUSTIVE",
+                    "heuristic" => "HEURISTIC",
+                    _ => "DEFAULT",
+                };
+                out.push(("cudnn_conv_algo_search", s.into()));
             }
-            cuda.build()
         }
-        Provider::TensorRt => ep::TensorRT::default()
-            .with_device_id(id)
-            .with_fp16(o.fp16)
+        Provider::TensorRt => {
+            out.push(("device_id", o.device_id.to_string()));
+            out.push(("trt_fp16_enable", flag(o.fp16)));
+            if let Some(dir) = &o.engine_cache_dir {
+                let dir = dir.display().to_string();
+                out.push(("trt_engine_cache_enable", flag(true)));
+                out.push(("trt_engine_cache_path", dir.clone()));
+                out.push(("trt_timing_cache_enable", flag(true)));
+                out.push(("trt_timing_cache_path", dir));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
+    use ep::ArbitrarilyConfigurableExecutionProvider;
+    let id = o.device_id as i32;
+    let options = provider_options(p, o);
+    match p {
+        Provider::Cpu => ep::CPU::default().build(),
+        Provider::Cuda => options
+            .into_iter()
+            .fold(ep::CUDA::default(), |ep, (k, v)| {
+                ep.with_arbitrary_config(k, v)
+            })
+            .build(),
+        Provider::TensorRt => options
+            .into_iter()
+            .fold(ep::TensorRT::default(), |ep, (k, v)| {
+                ep.with_arbitrary_config(k, v)
+            })
             .build(),
         Provider::Rocm => ep::ROCm::default().with_device_id(id).build(),
         Provider::OpenVino => ep::OpenVINO::default().build(),
@@ -295,6 +333,18 @@ fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
         Provider::DirectMl => ep::DirectML::default().with_device_id(id).build(),
     }
     .error_on_failure()
+}
+
+/// Photos a batch when `--batch-size` is not given: on the CPU one, as batches measured no
+/// faster there (docs/PERFORMANCE.md); on an accelerator 16, where launch and copy costs per
+/// call dominate. TensorRT keeps one: its engines are built for the declared fixed shapes.
+pub fn batch_size_for(requested: Option<usize>, p: Provider) -> usize {
+    match p {
+        Provider::TensorRt => 1,
+        Provider::Cpu => requested.unwrap_or(1),
+        _ => requested.unwrap_or(16),
+    }
+    .max(1)
 }
 
 /// Builds a session on `provider`; `ort::Error<SessionBuilder>` is not `Send`, so the builder's
@@ -342,6 +392,8 @@ pub struct OnnxBackend {
     embedder: sface::Embedder,
     /// SCRFD on the CPU for [`FaceBackend::face_check`], or why there is none.
     checker: Result<scrfd::Scrfd, String>,
+    /// Photos per detector call, faces per embedder run ([`batch_size_for`]).
+    batch: usize,
 }
 
 /// Score down to which the check reports SCRFD's faces: the decision's bar (animals.rs) is far
@@ -391,14 +443,22 @@ impl OnnxBackend {
         let det_bytes = read_model(&config.detector_model, det_id)?;
         // On the CPU, YuNet runs on a canvas fitted to the photo (yunet::Canvas::Tight), which
         // needs its declared 640x640 shapes freed; GPU providers keep the fixed square (one
-        // TensorRT engine, one cuDNN tuning).
-        let cpu_det_bytes: Cow<'_, [u8]> = match config.detector_kind {
-            DetectorKind::YuNet => Cow::Owned(
-                onnx_edit::free_shapes(&det_bytes)
+        // TensorRT engine, one cuDNN tuning). A batch above one needs the batch dim freed too.
+        let det_bytes_for = |cpu: bool, batch: usize| -> Result<Cow<'_, [u8]>, BackendError> {
+            let dims = match (cpu, batch > 1) {
+                _ if config.detector_kind != DetectorKind::YuNet => {
+                    return Ok(Cow::Borrowed(&det_bytes))
+                }
+                (true, false) => onnx_edit::Dims::Spatial,
+                (true, true) => onnx_edit::Dims::BatchAndSpatial,
+                (false, false) => return Ok(Cow::Borrowed(&det_bytes)),
+                (false, true) => onnx_edit::Dims::Batch,
+            };
+            Ok(Cow::Owned(
+                onnx_edit::free_shapes(&det_bytes, dims)
                     .map_err(|e| model_error(det_id, e.to_string()))?
                     .0,
-            ),
-            _ => Cow::Borrowed(&det_bytes),
+            ))
         };
         let lmk_bytes = match config.detector_kind {
             DetectorKind::YoloV8 => Some(read_model(&config.landmark_model, yunet::MODEL_ID)?),
@@ -412,6 +472,17 @@ impl OnnxBackend {
         // providers have a fused PRelu kernel, so they get the model as it is.
         let (cpu_emb_bytes, _) =
             onnx_edit::expand_prelu(&emb_bytes).map_err(|e| model_error(emb_id, e.to_string()))?;
+        let emb_bytes_for = |cpu: bool, batch: usize| -> Result<Cow<'_, [u8]>, BackendError> {
+            let bytes = if cpu { &cpu_emb_bytes } else { &emb_bytes };
+            if batch == 1 {
+                return Ok(Cow::Borrowed(bytes));
+            }
+            Ok(Cow::Owned(
+                onnx_edit::free_shapes(bytes, onnx_edit::Dims::Batch)
+                    .map_err(|e| model_error(emb_id, e.to_string()))?
+                    .0,
+            ))
+        };
 
         // Try each provider of the plan with both models; the first that takes both is used.
         let mut refusals: Vec<String> = Vec::new();
@@ -428,13 +499,16 @@ impl OnnxBackend {
                     continue;
                 }
             }
-            let (det, emb) = if cpu {
-                (&*cpu_det_bytes, &cpu_emb_bytes)
-            } else {
-                (&*det_bytes, &emb_bytes)
-            };
-            let all = session(det, config.threads, false, provider, o).and_then(|det| {
-                let emb = session(emb, config.threads, true, provider, o)?;
+            if provider == Provider::TensorRt {
+                if let Some(dir) = &o.engine_cache_dir {
+                    // Without it TensorRT still runs, building its engines on every start.
+                    let _ = std::fs::create_dir_all(dir);
+                }
+            }
+            let batch = batch_size_for(config.batch_size, provider);
+            let (det, emb) = (det_bytes_for(cpu, batch)?, emb_bytes_for(cpu, batch)?);
+            let all = session(&det, config.threads, false, provider, o).and_then(|det| {
+                let emb = session(&emb, config.threads, true, provider, o)?;
                 let lmk = lmk_bytes
                     .as_ref()
                     .map(|b| session(b, config.threads, false, provider, o))
@@ -443,7 +517,7 @@ impl OnnxBackend {
             });
             match all {
                 Ok(sessions) => {
-                    chosen = Some((provider, sessions));
+                    chosen = Some((provider, batch, sessions));
                     break;
                 }
                 Err(e) => refusals.push(format!(
@@ -453,7 +527,7 @@ impl OnnxBackend {
                 )),
             }
         }
-        let Some((provider, (det_session, emb_session, lmk_session))) = chosen else {
+        let Some((provider, batch, (det_session, emb_session, lmk_session))) = chosen else {
             let requested = match config.device {
                 DeviceRequest::Exactly(p) => p.name().to_string(),
                 DeviceRequest::Auto => "auto".into(),
@@ -471,7 +545,9 @@ impl OnnxBackend {
                 } else {
                     yunet::Canvas::Square
                 };
-                Detector::YuNet(yunet::YuNet::new(det_session, config.detect, canvas)?)
+                Detector::YuNet(
+                    yunet::YuNet::new(det_session, config.detect, canvas)?.with_max_batch(batch),
+                )
             }
             DetectorKind::Scrfd => Detector::Scrfd(scrfd::Scrfd::new(det_session, config.detect)?),
             DetectorKind::YoloV8 => {
@@ -494,7 +570,10 @@ impl OnnxBackend {
                 )?))
             }
         };
-        let embedder = sface::Embedder::new(emb_session, config.embedder_kind, emb_id)?;
+        let mut embedder = sface::Embedder::new(emb_session, config.embedder_kind, emb_id)?;
+        if batch > 1 {
+            embedder = embedder.with_max_batch(batch);
+        }
 
         let info = BackendInfo {
             backend: match config.detector_kind {
@@ -519,6 +598,7 @@ impl OnnxBackend {
             detector,
             embedder,
             checker,
+            batch,
         })
     }
 }
@@ -538,6 +618,17 @@ impl FaceBackend for OnnxBackend {
 
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
         self.embedder.embed(faces)
+    }
+
+    fn max_batch(&self) -> usize {
+        self.batch
+    }
+
+    fn detect_batch(&mut self, images: &[RgbView<'_>]) -> Result<Vec<Vec<FaceBox>>, BackendError> {
+        match &mut self.detector {
+            Detector::YuNet(d) => d.detect_batch(images),
+            _ => images.iter().map(|image| self.detect(*image)).collect(),
+        }
     }
 
     fn face_check(&mut self, mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
@@ -664,12 +755,12 @@ mod tests {
     }
 
     /// A model file from the cache `photo_organizer setup` filled.
-    fn setup_model(file: &str) -> Vec<u8> {
+    pub(super) fn setup_model(file: &str) -> Vec<u8> {
         std::fs::read(setup_cache().join("models").join(file))
             .expect("run `photo_organizer setup` first")
     }
 
-    fn load_setup_runtime() {
+    pub(super) fn load_setup_runtime() {
         let runtime = setup_cache().join("runtime/libonnxruntime.so.1.31.1");
         assert!(runtime.is_file(), "run `photo_organizer setup` first");
         load_runtime(&[RuntimeCandidate {
@@ -735,7 +826,7 @@ mod tests {
         };
         // As shipped, the declared 640x640 input refuses 640x448.
         assert!(run(&yunet).is_err());
-        let (freed, edited) = onnx_edit::free_shapes(&yunet).unwrap();
+        let (freed, edited) = onnx_edit::free_shapes(&yunet, onnx_edit::Dims::Spatial).unwrap();
         // 1 input, 12 outputs and the intermediate declarations.
         assert!(edited > 13, "{edited}");
         assert_eq!(run(&freed), Ok(80 * 56));
@@ -768,5 +859,173 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("photo_organizer setup"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use ndarray::{concatenate, Array4, Axis};
+
+    fn noise(shape: (usize, usize, usize, usize), seed: u32, scale: f32) -> Array4<f32> {
+        let mut state = seed;
+        Array4::from_shape_simple_fn(shape, || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as f32 * scale
+        })
+    }
+
+    /// Every output of `bytes` run on `input`, flattened, in output order.
+    fn outputs(bytes: &[u8], input: &Array4<f32>) -> Vec<(Vec<i64>, Vec<f32>)> {
+        let o = DeviceOptions::default();
+        let mut s = session(bytes, 1, true, Provider::Cpu, &o).unwrap();
+        let input_name = s.inputs()[0].name().to_string();
+        let input_name = input_name.as_str();
+        let t = ort::value::TensorRef::from_array_view(input).unwrap();
+        let out = s.run(ort::inputs![input_name => t]).unwrap();
+        out.iter()
+            .map(|(_, v)| {
+                let (shape, data) = v.try_extract_tensor::<f32>().unwrap();
+                (shape.to_vec(), data.to_vec())
+            })
+            .collect()
+    }
+
+    /// The largest difference between each single run's outputs, joined image after image, and
+    /// the batched run's.
+    fn batched_vs_single(single: &[u8], batched: &[u8], images: &[Array4<f32>]) -> f32 {
+        let views: Vec<_> = images.iter().map(|a| a.view()).collect();
+        let all = outputs(batched, &concatenate(Axis(0), &views).unwrap());
+        let each: Vec<_> = images.iter().map(|a| outputs(single, a)).collect();
+        let mut worst = 0.0f32;
+        for (o, (shape, data)) in all.iter().enumerate() {
+            let joined: Vec<f32> = each.iter().flat_map(|e| e[o].1.clone()).collect();
+            assert_eq!(joined.len(), data.len(), "output {o} of shape {shape:?}");
+            let d = joined.iter().zip(data).map(|(p, q)| (p - q).abs());
+            worst = d.fold(worst, f32::max);
+        }
+        worst
+    }
+
+    #[test]
+    fn yunet_with_a_free_batch_gives_each_image_its_single_outputs() {
+        super::tests::load_setup_runtime();
+        let yunet = super::tests::setup_model("face_detection_yunet_2023mar.onnx");
+        let (single, _) = onnx_edit::free_shapes(&yunet, onnx_edit::Dims::Spatial).unwrap();
+        let (batched, _) =
+            onnx_edit::free_shapes(&yunet, onnx_edit::Dims::BatchAndSpatial).unwrap();
+        let images: Vec<_> = (1..=3).map(|k| noise((1, 3, 448, 640), k, 1.0)).collect();
+        assert!(batched_vs_single(&single, &batched, &images) <= 1e-6);
+        // As shipped, the batch of one is fixed; freed, the square takes three.
+        let three = noise((3, 3, 640, 640), 9, 1.0);
+        let o = DeviceOptions::default();
+        let (square, _) = onnx_edit::free_shapes(&yunet, onnx_edit::Dims::Batch).unwrap();
+        for (bytes, ok) in [(&yunet, false), (&square, true)] {
+            let mut s = session(bytes, 1, false, Provider::Cpu, &o).unwrap();
+            let t = ort::value::TensorRef::from_array_view(&three).unwrap();
+            assert_eq!(s.run(ort::inputs!["input" => t]).is_ok(), ok);
+        }
+    }
+
+    #[test]
+    fn sface_with_a_free_batch_gives_each_face_its_single_embedding() {
+        super::tests::load_setup_runtime();
+        let sface = super::tests::setup_model("face_recognition_sface_2021dec_int8bq.onnx");
+        let (plain, _) = onnx_edit::strip_weight_inputs(&sface).unwrap();
+        for model in [plain.clone(), onnx_edit::expand_prelu(&plain).unwrap().0] {
+            let (batched, _) = onnx_edit::free_shapes(&model, onnx_edit::Dims::Batch).unwrap();
+            let faces: Vec<_> = (1..=5).map(|k| noise((1, 3, 112, 112), k, 1.0)).collect();
+            assert!(batched_vs_single(&model, &batched, &faces) <= 1e-6);
+            // And through the embedder, in chunks of two.
+            let o = DeviceOptions::default();
+            let s = session(&batched, 1, true, Provider::Cpu, &o).unwrap();
+            let mut e = sface::Embedder::new(s, sface::EmbedderKind::SFace, sface::MODEL_ID)
+                .unwrap()
+                .with_max_batch(2);
+            let s = session(&model, 1, true, Provider::Cpu, &o).unwrap();
+            let mut one =
+                sface::Embedder::new(s, sface::EmbedderKind::SFace, sface::MODEL_ID).unwrap();
+            let crops: Vec<AlignedFace> = (0..5u8)
+                .map(|k| AlignedFace {
+                    size: po_backend_api::ALIGNED_SIZE,
+                    rgb: (0..po_backend_api::ALIGNED_SIZE.pow(2) * 3)
+                        .map(|i| (i as u8).wrapping_mul(k + 3))
+                        .collect(),
+                })
+                .collect();
+            let (a, b) = (e.embed(&crops).unwrap(), one.embed(&crops).unwrap());
+            assert_eq!(a.len(), 5);
+            for (x, y) in a.iter().zip(&b) {
+                let d = x
+                    .iter()
+                    .zip(y)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f32::max);
+                assert!(d <= 1e-6, "{d}");
+            }
+        }
+    }
+
+    #[test]
+    fn gpu_provider_options_carry_the_settings() {
+        let mut o = DeviceOptions {
+            device_id: 1,
+            cudnn_conv_algo_search: Some("heuristic".into()),
+            arena_extend_strategy: Some("same_as_requested".into()),
+            gpu_mem_limit: Some(1 << 30),
+            ..DeviceOptions::default()
+        };
+        let get = |opts: &[(&str, String)], key: &str| {
+            opts.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+        };
+        let cuda = provider_options(Provider::Cuda, &o);
+        assert_eq!(get(&cuda, "device_id").as_deref(), Some("1"));
+        assert_eq!(
+            get(&cuda, "cudnn_conv_algo_search").as_deref(),
+            Some("HEURISTIC")
+        );
+        assert_eq!(
+            get(&cuda, "arena_extend_strategy").as_deref(),
+            Some("kSameAsRequested")
+        );
+        assert_eq!(get(&cuda, "gpu_mem_limit").as_deref(), Some("1073741824"));
+        o.cudnn_conv_algo_search = Some("exhaustive".into());
+        let cuda = provider_options(Provider::Cuda, &o);
+        assert_eq!(
+            get(&cuda, "cudnn_conv_algo_search").as_deref(),
+            Some("EXHAUSTIVE")
+        );
+        assert!(get(&cuda, "trt_fp16_enable").is_none());
+
+        let trt = provider_options(Provider::TensorRt, &o);
+        assert_eq!(get(&trt, "trt_fp16_enable").as_deref(), Some("0"));
+        assert!(
+            get(&trt, "trt_engine_cache_enable").is_none(),
+            "no cache dir, no cache"
+        );
+        o.fp16 = true;
+        o.engine_cache_dir = Some(PathBuf::from("/c/trt"));
+        let trt = provider_options(Provider::TensorRt, &o);
+        assert_eq!(get(&trt, "trt_fp16_enable").as_deref(), Some("1"));
+        assert_eq!(get(&trt, "trt_engine_cache_enable").as_deref(), Some("1"));
+        assert_eq!(
+            get(&trt, "trt_engine_cache_path").as_deref(),
+            Some("/c/trt")
+        );
+        assert_eq!(
+            get(&trt, "trt_timing_cache_path").as_deref(),
+            Some("/c/trt")
+        );
+        assert!(provider_options(Provider::Cpu, &o).is_empty());
+    }
+
+    #[test]
+    fn batch_sizes_default_per_provider() {
+        assert_eq!(batch_size_for(None, Provider::Cpu), 1);
+        assert_eq!(batch_size_for(None, Provider::Cuda), 16);
+        assert_eq!(batch_size_for(Some(8), Provider::Cpu), 8);
+        assert_eq!(batch_size_for(Some(4), Provider::Cuda), 4);
+        assert_eq!(batch_size_for(Some(8), Provider::TensorRt), 1);
+        assert_eq!(batch_size_for(Some(0), Provider::Cpu), 1);
     }
 }

@@ -46,6 +46,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         detect,
         fallback_reason: None,
         face_check_model: Some(model(CHECKER)),
+        batch_size: None,
     })
     .unwrap();
     let runtime = required(
@@ -69,6 +70,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         gpu_libraries: Vec::new(),
         detect,
         face_check_model: Some(model(CHECKER)),
+        batch_size: None,
     })
     .unwrap();
     (tract, ort)
