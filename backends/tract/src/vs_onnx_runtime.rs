@@ -46,7 +46,6 @@ fn backends() -> (TractBackend, OnnxBackend) {
         detect,
         fallback_reason: None,
         face_check_model: Some(model(CHECKER)),
-        batch_size: None,
     })
     .unwrap();
     let runtime = required(
