@@ -177,8 +177,10 @@ pub fn run_workers(
     let mut results = HashMap::new();
     let mut batch: Vec<(String, StoredAnalysis)> = Vec::new();
     let mut last_commit = Instant::now();
-    // Bounded in count too: at most this many decoded photos wait for the inference workers.
-    let (tx, rx) = mpsc::sync_channel(c.threads * 2);
+    // Bounded in count too: at most this many decoded photos wait for the inference workers,
+    // enough for a worker's full batch (the memory budget still caps their bytes).
+    let max_batch = backends.iter().map(|b| b.max_batch()).max().unwrap_or(1);
+    let (tx, rx) = mpsc::sync_channel((c.threads * 2).max(max_batch + c.threads));
     // Shared by the workers; the one that finds this thread gone drops it, which stops the
     // decoders too.
     let decoded = Mutex::new(Some(rx));

@@ -87,9 +87,15 @@ impl YuNet {
             }
         }
         for group in same_canvas_groups(&inputs, self.max_batch) {
-            let views: Vec<_> = group.iter().map(|&k| inputs[k].1.view()).collect();
-            let input = ndarray::concatenate(ndarray::Axis(0), &views).map_err(inference_error)?;
-            let found = self.run(&input)?;
+            let found = if let [k] = group[..] {
+                // One image: no copy into a batch.
+                self.run(&inputs[k].1)?
+            } else {
+                let views: Vec<_> = group.iter().map(|&k| inputs[k].1.view()).collect();
+                let input =
+                    ndarray::concatenate(ndarray::Axis(0), &views).map_err(inference_error)?;
+                self.run(&input)?
+            };
             for (&k, candidates) in group.iter().zip(found) {
                 let (i, _, scale) = &inputs[k];
                 let mut faces = nms(candidates, self.options.nms_iou);
