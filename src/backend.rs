@@ -146,6 +146,7 @@ fn build_onnx(c: &OrganizeConfig, threads: usize) -> Result<Box<dyn FaceBackend>
         gpu_libraries: c.gpu_libraries.clone(),
         detect: c.detect,
         face_check_model: Some(c.face_check_model.clone()),
+        batch_size: c.batch_size,
     };
     Ok(Box::new(OnnxBackend::new(&config)?))
 }

@@ -199,7 +199,12 @@ pub struct OrganizeArgs {
     #[arg(long)]
     pub fp16: bool,
 
-    /// Settings file (TOML): [recognition] execution_provider, device_id, fp16;
+    /// Photos per detector call and faces per embedder call [default: 1 on the CPU, 16 on an
+    /// accelerator]
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Settings file (TOML): [recognition] execution_provider, device_id, fp16, batch_size;
     /// [cuda] device_id, gpu_mem_limit, arena_extend_strategy, cudnn_conv_algo_search. Flags win
     /// over it. [default: $PHOTO_ORGANIZER_CONFIG, else
     /// $XDG_CONFIG_HOME/photo_organizer/config.toml if it exists]
@@ -288,6 +293,20 @@ pub struct BenchArgs {
     /// Worker threads [default: all cores]
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// Batch sizes to run end to end, side by side (each on an empty cache, alternated over
+    /// --rounds)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,4,8,16",
+        value_name = "N,N"
+    )]
+    pub batch_sizes: Vec<usize>,
+
+    /// How many times each batch size runs end to end, alternated with the others
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub rounds: usize,
 
     /// Internal: cluster N synthetic faces in this process and print the figure as JSON
     #[arg(long, hide = true, value_name = "N")]

@@ -63,6 +63,9 @@ pub struct BenchConfig {
     pub out: PathBuf,
     pub cluster_sizes: Vec<usize>,
     pub cluster_only: Option<usize>,
+    /// `--batch-sizes` for the end-to-end runs, each `--rounds` times, alternated.
+    pub batch_sizes: Vec<usize>,
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +111,8 @@ pub use crate::plan::Transfer;
 
 /// `-j` above this many threads per core only adds memory and contention.
 const MAX_THREADS_PER_CORE: usize = 4;
+/// Largest `--batch-size`: 256 photos letterboxed to 640x640 are already 1.2 GB of input.
+const MAX_BATCH_SIZE: usize = 256;
 
 /// Why `--face-backend facenet` cannot run in a build without the `facenet` feature, and the fix.
 pub const FACENET_NOT_COMPILED: &str = "backend `facenet` is not compiled into this build; run scripts/setup-facenet.sh (installs libtorch 2.13.0, converts the models), then rebuild with `cargo build --release --features facenet` and the LIBTORCH it prints";
@@ -151,6 +156,9 @@ pub struct OrganizeConfig {
     pub progress: ProgressStyle,
     pub device: DeviceRequest,
     pub device_options: DeviceOptions,
+    /// `--batch-size` (or `batch_size` in the settings file); `None`: the backend's default for
+    /// the device that runs.
+    pub batch_size: Option<usize>,
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
     /// CUDA libraries to load by full path, in order, before a GPU provider is registered
@@ -202,6 +210,7 @@ pub struct RecognitionSettings {
     pub execution_provider: Option<String>,
     pub device_id: Option<u32>,
     pub fp16: Option<bool>,
+    pub batch_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +313,7 @@ fn device_settings(
         arena_extend_strategy: file.cuda.arena_extend_strategy,
         cudnn_conv_algo_search: file.cuda.cudnn_conv_algo_search,
         fp16: args.fp16 || file.recognition.fp16.unwrap_or(false),
+        engine_cache_dir: None,
     };
     Ok((request, options))
 }
@@ -437,6 +447,8 @@ impl TryFrom<Cli> for Config {
                     out: args.out,
                     cluster_sizes: args.cluster_sizes.into_iter().filter(|n| *n > 0).collect(),
                     cluster_only: args.cluster_only,
+                    batch_sizes: args.batch_sizes.into_iter().map(|n| n.max(1)).collect(),
+                    rounds: args.rounds.max(1),
                 })
             }
             Some(Command::Eval(args)) => {
@@ -506,6 +518,7 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         execution_provider: None,
         gpu_device: None,
         fp16: false,
+        batch_size: None,
         config: None,
         exclude: Vec::new(),
     }
@@ -556,7 +569,13 @@ fn organize_config(
     cache_dir: &Path,
     quiet: bool,
 ) -> anyhow::Result<OrganizeConfig> {
-    let (device, device_options) = device_settings(&args, settings)?;
+    let batch_size = args.batch_size.or(settings.recognition.batch_size);
+    if let Some(n) = batch_size.filter(|n| !(1..=MAX_BATCH_SIZE).contains(n)) {
+        bail!("--batch-size {n} (or batch_size in the settings file) must be between 1 and {MAX_BATCH_SIZE}");
+    }
+    let (device, mut device_options) = device_settings(&args, settings)?;
+    // TensorRT builds an engine per model in minutes: kept with the other cached files.
+    device_options.engine_cache_dir = Some(cache_dir.join("trt"));
     let (Some(source), Some(output)) = (args.source, args.output) else {
         bail!("both --source LIBRARY and --output OUT are needed (see --help)");
     };
@@ -744,6 +763,7 @@ fn organize_config(
         },
         device,
         device_options,
+        batch_size,
         runtime_candidates: runtime_candidates(cache_dir, &manifest, device.wants_gpu()),
         gpu_libraries: if device.wants_gpu() {
             let libs = crate::gpu_libs::wanted_libraries(&manifest);

@@ -288,56 +288,127 @@ pub fn analyse(
     backend: &mut dyn FaceBackend,
     photo: &Prepared,
 ) -> Result<StoredAnalysis, BackendError> {
-    let (w, h) = photo.detect.dimensions();
-    let view = RgbView::new(w, h, photo.detect.as_raw()).expect("RgbImage is 3 bytes a pixel");
-    // In `photo.rgb` pixels until stored.
-    let mut boxes: Vec<FaceBox> = backend
-        .detect(view)?
+    let mut one = analyse_batch(backend, &[photo])?;
+    Ok(one.pop().expect("one analysis per photo"))
+}
+
+/// One photo's faces between detection and embedding.
+struct Located {
+    kept: Vec<FaceBox>,
+    animal: Vec<bool>,
+    face_check: Option<String>,
+    faces: usize,
+}
+
+/// [`analyse`] for several photos at once: one detector call for all their small copies and
+/// one embedder call for all their faces ([`FaceBackend::max_batch`] says how many photos
+/// make sense); the tiled second pass and the pet check stay per photo. The same analyses as
+/// one [`analyse`] each. Any error fails the whole batch: the caller then analyses the photos
+/// one by one, so only the bad photo fails.
+pub fn analyse_batch(
+    backend: &mut dyn FaceBackend,
+    photos: &[&Prepared],
+) -> Result<Vec<StoredAnalysis>, BackendError> {
+    let views: Vec<RgbView<'_>> = photos
         .iter()
-        .map(|f| to_full_resolution(f, photo.detect_scale))
+        .map(|p| {
+            let (w, h) = p.detect.dimensions();
+            RgbView::new(w, h, p.detect.as_raw()).expect("RgbImage is 3 bytes a pixel")
+        })
         .collect();
-    // Only photos shrunk well below the tiled resolution can hide faces the first pass missed.
-    if boxes.is_empty() && photo.full.0.max(photo.full.1) > DETECT_MAX_SIDE * 3 / 2 {
-        boxes = detect_tiled(backend, &photo.rgb, 0.3)?;
+    let found = backend.detect_batch(&views)?;
+    if found.len() != photos.len() {
+        return Err(count_mismatch(
+            backend_model(backend),
+            "detector",
+            photos.len(),
+            found.len(),
+        ));
     }
     let template = backend.alignment();
-    let (mut kept, mut aligned) = (Vec::new(), Vec::new());
-    // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
-    for (b, face) in boxes.iter().zip(align_all(photo, &boxes, &template)) {
-        if let Some(face) = face {
-            kept.push(*b);
-            aligned.push(face);
+    let (mut located, mut aligned) = (Vec::with_capacity(photos.len()), Vec::new());
+    for (photo, boxes) in photos.iter().zip(found) {
+        let mut boxes: Vec<FaceBox> = boxes
+            .iter()
+            .map(|f| to_full_resolution(f, photo.detect_scale))
+            .collect();
+        // Only photos shrunk well below the tiled resolution can hide faces the first pass
+        // missed.
+        if boxes.is_empty() && photo.full.0.max(photo.full.1) > DETECT_MAX_SIDE * 3 / 2 {
+            boxes = detect_tiled(backend, &photo.rgb, 0.3)?;
         }
+        // In `photo.rgb` pixels until stored.
+        let mut kept = Vec::new();
+        // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
+        for (b, face) in boxes.iter().zip(align_all(photo, &boxes, &template)) {
+            if let Some(face) = face {
+                kept.push(*b);
+                aligned.push(face);
+            }
+        }
+        let (animal, face_check) = check_animals(backend, &photo.rgb, &kept)?;
+        let faces = kept.len();
+        located.push(Located {
+            kept,
+            animal,
+            face_check,
+            faces,
+        });
     }
-    let (animal, face_check) = check_animals(backend, &photo.rgb, &kept)?;
     let embeddings = if aligned.is_empty() {
         Vec::new()
     } else {
         backend.embed(&aligned)?
     };
-    check_embeddings(&embeddings, backend.info().embedder_model.as_str())?;
-    let faces = kept
-        .into_iter()
-        .map(|b| to_full_resolution(&b, photo.rgb_scale))
-        .zip(embeddings)
-        .zip(&aligned)
-        .zip(animal)
-        .map(|(((b, embedding), crop), animal)| StoredFace {
-            bbox: b.bbox,
-            score: b.score,
-            landmarks: b.landmarks,
-            embedding,
-            thumb: thumbnail(crop),
-            animal,
-        })
-        .collect();
-    Ok(StoredAnalysis {
-        width: photo.full.0,
-        height: photo.full.1,
-        date_taken: photo.exif.date_taken.clone(),
-        faces,
-        face_check,
-    })
+    if embeddings.len() != aligned.len() {
+        return Err(count_mismatch(
+            backend_model(backend),
+            "embedder",
+            aligned.len(),
+            embeddings.len(),
+        ));
+    }
+    let (mut embeddings, mut crops) = (embeddings.into_iter(), aligned.iter());
+    let mut out = Vec::with_capacity(photos.len());
+    for (photo, l) in photos.iter().zip(located) {
+        let mine: Vec<Vec<f32>> = embeddings.by_ref().take(l.faces).collect();
+        check_embeddings(&mine, &backend_model(backend))?;
+        let faces = l
+            .kept
+            .into_iter()
+            .map(|b| to_full_resolution(&b, photo.rgb_scale))
+            .zip(mine)
+            .zip(crops.by_ref().take(l.faces))
+            .zip(l.animal)
+            .map(|(((b, embedding), crop), animal)| StoredFace {
+                bbox: b.bbox,
+                score: b.score,
+                landmarks: b.landmarks,
+                embedding,
+                thumb: thumbnail(crop),
+                animal,
+            })
+            .collect();
+        out.push(StoredAnalysis {
+            width: photo.full.0,
+            height: photo.full.1,
+            date_taken: photo.exif.date_taken.clone(),
+            faces,
+            face_check: l.face_check,
+        });
+    }
+    Ok(out)
+}
+
+fn backend_model(backend: &dyn FaceBackend) -> String {
+    backend.info().embedder_model.clone()
+}
+
+fn count_mismatch(model: String, what: &str, asked: usize, got: usize) -> BackendError {
+    BackendError::Inference {
+        model,
+        reason: format!("the {what} answered {got} result(s) for {asked} input(s)"),
+    }
 }
 
 /// A non-finite embedding (NaN or infinity) would make every distance to it meaningless: the

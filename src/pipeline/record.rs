@@ -148,6 +148,7 @@ pub fn summary(
         decoded: analyses.work.decoded,
         detector_calls: analyses.work.detector_calls,
         embedder_calls: analyses.work.embedder_calls,
+        largest_batch: analyses.work.largest_batch,
         backend: analyses.backend.clone(),
     }
 }

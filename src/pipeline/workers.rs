@@ -1,7 +1,9 @@
 //! The inference worker pool of stage 3: a rayon pool decodes photos into a bounded queue;
-//! inference workers, each owning a backend, take photos from it as they come and hand each
-//! photo's analysis (or error) to the calling thread, which commits them to the cache in small
-//! batches before reporting them done. A panic inside a backend fails that photo only.
+//! inference workers, each owning a backend, take photos from it as they come (up to the
+//! backend's `max_batch()` of those already waiting, never waiting for more: [`take_batch`]),
+//! analyse them together and hand each photo's analysis (or error) to the calling thread, which
+//! commits them to the cache in small batches before reporting them done. A panic or an error
+//! inside a backend fails that photo only: a failed batch is analysed again photo by photo.
 
 use std::{
     collections::HashMap,
@@ -23,7 +25,7 @@ use crate::{
     cache::{Cache, StoredAnalysis},
     config::OrganizeConfig,
     decode::{DecodeError, DecodeLimits},
-    faces::{analyse, prepare},
+    faces::{analyse, analyse_batch, prepare, Prepared},
     progress::ProgressSink,
     report::{PhotoError, Stage},
 };
@@ -50,6 +52,8 @@ pub struct Work {
     pub decoded: usize,
     pub detector_calls: usize,
     pub embedder_calls: usize,
+    /// Most photos one worker analysed together.
+    pub largest_batch: usize,
 }
 
 /// What an inference worker hands back for one photo.
@@ -82,6 +86,40 @@ fn analyse_guarded(
             panic_message(&panic)
         )),
     }
+}
+
+/// Analyses `photos` in one batch; when the batch fails (an error or a panic in any of its
+/// photos), each photo again on its own, so a bad photo fails alone. Results in order.
+fn analyse_batch_guarded(
+    backend: &mut dyn FaceBackend,
+    photos: &[&Prepared],
+) -> Vec<Result<StoredAnalysis, String>> {
+    if photos.len() > 1 {
+        let batch = catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(debug_assertions)]
+            photos.iter().for_each(|p| inject_test_panic(p));
+            analyse_batch(backend, photos)
+        }));
+        if let Ok(Ok(all)) = batch {
+            return all.into_iter().map(Ok).collect();
+        }
+    }
+    photos.iter().map(|p| analyse_guarded(backend, p)).collect()
+}
+
+/// The next photos for a worker: blocks for the first, then takes up to `max` in all of those
+/// already waiting (a full batch is not waited for: the device would idle). `None` when the
+/// queue is closed and empty.
+pub fn take_batch<T>(rx: &mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let first = rx.recv().ok()?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// Debug builds only: `PHOTO_ORGANIZER_TEST_PANIC=W` makes the backend panic on photos `W`
@@ -140,8 +178,10 @@ pub fn run_workers(
     let mut results = HashMap::new();
     let mut batch: Vec<(String, StoredAnalysis)> = Vec::new();
     let mut last_commit = Instant::now();
-    // Bounded in count too: at most this many decoded photos wait for the inference workers.
-    let (tx, rx) = mpsc::sync_channel(c.threads * 2);
+    // Bounded in count too: at most this many decoded photos wait for the inference workers,
+    // enough for a worker's full batch (the memory budget still caps their bytes).
+    let max_batch = backends.iter().map(|b| b.max_batch()).max().unwrap_or(1);
+    let (tx, rx) = mpsc::sync_channel((c.threads * 2).max(max_batch + c.threads));
     // Shared by the workers; the one that finds this thread gone drops it, which stops the
     // decoders too.
     let decoded = Mutex::new(Some(rx));
@@ -170,21 +210,40 @@ pub fn run_workers(
             })
         });
         let work_with = |backend: &mut dyn FaceBackend, done_tx: mpsc::Sender<_>| loop {
+            let max = backend.max_batch();
             let next = match decoded
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .as_ref()
             {
-                Some(rx) => rx.recv(),
+                Some(rx) => take_batch(rx, max),
                 None => break,
             };
-            let Ok((i, prepared)) = next else { break };
-            let outcome = match prepared {
-                Err(e) => Outcome::Undecodable(e.to_string()),
-                // The photo's memory is returned to the budget as soon as it is analysed.
-                Ok((p, _room)) => Outcome::Analysed(analyse_guarded(backend, &p)),
-            };
-            if done_tx.send((i, outcome)).is_err() {
+            let Some(batch) = next else { break };
+            let mut outcomes: Vec<(usize, Option<Outcome>)> = Vec::with_capacity(batch.len());
+            let mut ready = Vec::with_capacity(batch.len());
+            for (i, prepared) in batch {
+                match prepared {
+                    Err(e) => outcomes.push((i, Some(Outcome::Undecodable(e.to_string())))),
+                    Ok(p) => {
+                        outcomes.push((i, None));
+                        ready.push(p);
+                    }
+                }
+            }
+            let photos: Vec<&Prepared> = ready.iter().map(|(p, _room)| p).collect();
+            let mut analysed = analyse_batch_guarded(backend, &photos).into_iter();
+            let together = photos.len();
+            // The photos' memory is returned to the budget as soon as they are analysed.
+            drop(ready);
+            let mut gone = false;
+            for (i, outcome) in outcomes {
+                let outcome = outcome.unwrap_or_else(|| {
+                    Outcome::Analysed(analysed.next().expect("one result per analysed photo"))
+                });
+                gone |= done_tx.send((i, outcome, together)).is_err();
+            }
+            if gone {
                 decoded
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -208,7 +267,8 @@ pub fn run_workers(
         }
         drop(done_tx);
         let sha_of: HashMap<usize, &String> = todo.photos.iter().map(|(i, s)| (*i, s)).collect();
-        for (i, outcome) in done_rx {
+        for (i, outcome, together) in done_rx {
+            work.largest_batch = work.largest_batch.max(together);
             let photo = &items[i].photo;
             let error = |stage, cause: String| PhotoError {
                 path: photo.path.clone(),
@@ -261,6 +321,150 @@ pub fn run_workers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbImage;
+    use po_backend_api::{
+        ActiveDevice, AlignedFace, BackendError, BackendInfo, FaceBox, RgbView, ARCFACE_ALIGNMENT,
+    };
+
+    /// One face per photo where the template's landmarks sit; photos 77 px wide make the
+    /// detector fail, 66 px wide make it panic; an embedding is the crop's mean and its first
+    /// pixel, so it differs per photo.
+    struct Fake {
+        info: BackendInfo,
+        detect_calls: usize,
+        embed_calls: usize,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            Self {
+                info: BackendInfo {
+                    backend: "fake".into(),
+                    detector_model: "fake".into(),
+                    embedder_model: "fake".into(),
+                    embedding_dim: 2,
+                    device: ActiveDevice {
+                        device: "cpu".into(),
+                        provider: "fake".into(),
+                        fallback_reason: None,
+                    },
+                    runtime_version: None,
+                },
+                detect_calls: 0,
+                embed_calls: 0,
+            }
+        }
+    }
+
+    impl FaceBackend for Fake {
+        fn info(&self) -> &BackendInfo {
+            &self.info
+        }
+        fn max_batch(&self) -> usize {
+            8
+        }
+        fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError> {
+            self.detect_calls += 1;
+            match image.width {
+                77 => Err(BackendError::Inference {
+                    model: "fake".into(),
+                    reason: "bad photo".into(),
+                }),
+                66 => panic!("native crash"),
+                _ => Ok(vec![FaceBox {
+                    bbox: [30.0, 40.0, 80.0, 100.0],
+                    score: 0.9,
+                    landmarks: ARCFACE_ALIGNMENT
+                        .landmarks
+                        .map(|[x, y]| [x + 10.0, y + 10.0]),
+                }]),
+            }
+        }
+        fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
+            self.embed_calls += 1;
+            Ok(faces
+                .iter()
+                .map(|f| {
+                    let mean =
+                        f.rgb.iter().map(|&v| f32::from(v)).sum::<f32>() / f.rgb.len() as f32;
+                    let mut v = vec![mean, f32::from(f.rgb[0]) + 1.0];
+                    po_backend_api::l2_normalize(&mut v);
+                    v
+                })
+                .collect())
+        }
+    }
+
+    fn photo(width: u32, value: u8) -> Prepared {
+        let rgb = RgbImage::from_fn(width, 160, |x, y| {
+            image::Rgb([value, (x % 251) as u8, (y as u8).wrapping_add(value)])
+        });
+        Prepared {
+            detect: rgb.clone(),
+            rgb,
+            detect_scale: 1.0,
+            exif: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_batch_gives_each_photo_its_own_analysis_in_order() {
+        let photos: Vec<Prepared> = (0..5).map(|k| photo(150 + k, 10 * k as u8)).collect();
+        let refs: Vec<&Prepared> = photos.iter().collect();
+        let mut fake = Fake::new();
+        let batched = analyse_batch_guarded(&mut fake, &refs);
+        assert_eq!(
+            fake.embed_calls, 1,
+            "all five photos' faces in one embedder call"
+        );
+        for (p, b) in photos.iter().zip(&batched) {
+            let b = b.as_ref().unwrap();
+            let single = analyse(&mut Fake::new(), p).unwrap();
+            assert_eq!(b.width, p.rgb.width());
+            assert_eq!(b.faces.len(), 1);
+            assert_eq!(b.faces[0].embedding, single.faces[0].embedding);
+            assert_eq!(b.faces[0].bbox, single.faces[0].bbox);
+        }
+        let distinct: std::collections::HashSet<String> = batched
+            .iter()
+            .map(|b| format!("{:?}", b.as_ref().unwrap().faces[0].embedding))
+            .collect();
+        assert_eq!(distinct.len(), 5, "each photo has its own embedding");
+    }
+
+    #[test]
+    fn a_failing_or_crashing_photo_fails_alone_in_its_batch() {
+        let photos = [photo(150, 1), photo(77, 2), photo(151, 3), photo(66, 4)];
+        let refs: Vec<&Prepared> = photos.iter().collect();
+        let mut fake = Fake::new();
+        let results = analyse_batch_guarded(&mut fake, &refs);
+        assert_eq!(results.len(), 4);
+        assert_eq!(results[0].as_ref().unwrap().width, 150);
+        assert!(results[1].as_ref().unwrap_err().contains("bad photo"));
+        assert_eq!(results[2].as_ref().unwrap().width, 151);
+        let crash = results[3].as_ref().unwrap_err();
+        assert!(
+            crash.contains("crashed") && crash.contains("native crash"),
+            "{crash}"
+        );
+        // The backend is still usable after the panic.
+        assert!(analyse(&mut fake, &photos[0]).is_ok());
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_waiting_up_to_the_limit() {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..5 {
+            tx.send(i).unwrap();
+        }
+        assert_eq!(take_batch(&rx, 3), Some(vec![0, 1, 2]));
+        // A partial batch: only two are waiting, none is waited for.
+        assert_eq!(take_batch(&rx, 3), Some(vec![3, 4]));
+        tx.send(5).unwrap();
+        assert_eq!(take_batch(&rx, 1), Some(vec![5]));
+        drop(tx);
+        assert_eq!(take_batch(&rx, 3), None);
+    }
 
     #[test]
     fn inference_uses_every_core_with_at_most_four_workers() {

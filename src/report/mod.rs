@@ -67,6 +67,9 @@ pub struct Summary {
     pub decoded: usize,
     pub detector_calls: usize,
     pub embedder_calls: usize,
+    /// Most photos one inference worker analysed together (`--batch-size` caps it; a batch is
+    /// what is already decoded and waiting).
+    pub largest_batch: usize,
     /// The backend that ran; `null` when every photo came from the cache and none was loaded.
     pub backend: Option<BackendInfo>,
 }

@@ -204,6 +204,9 @@ pub struct DeviceOptions {
     pub cudnn_conv_algo_search: Option<String>,
     /// Half precision where the provider supports it (TensorRT).
     pub fp16: bool,
+    /// Where TensorRT keeps the engines it builds (`<cache>/trt/`), so later runs skip the
+    /// minutes-long build; `None`: no engine cache.
+    pub engine_cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Detection settings shared by all detectors.
@@ -235,8 +238,21 @@ pub trait FaceBackend: Send {
     /// Faces in `image`, in its pixel coordinates, best first.
     fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError>;
 
-    /// One L2-normalised vector per aligned face, in order.
+    /// One L2-normalised vector per aligned face, in order. The faces may come from several
+    /// photos: the pipeline gathers up to [`FaceBackend::max_batch`] photos' faces in one call.
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError>;
+
+    /// Most photos the pipeline hands to [`FaceBackend::detect_batch`] at once (`--batch-size`,
+    /// where this backend runs batches).
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Faces in each image, in order: one [`FaceBackend::detect`] each unless the backend runs
+    /// them together. The same faces either way.
+    fn detect_batch(&mut self, images: &[RgbView<'_>]) -> Result<Vec<Vec<FaceBox>>, BackendError> {
+        images.iter().map(|image| self.detect(*image)).collect()
+    }
 
     /// A second detector's faces in `mosaic` (a square of face crops the pipeline builds, see
     /// `animals.rs`), scored down to a low bar, or `None` when this backend has no second

@@ -112,6 +112,9 @@ pub struct OnnxConfig {
     /// SCRFD, run as a second opinion on the faces another detector found (pets: YuNet fires
     /// on dogs' faces, SCRFD does not). `None` or a missing file: no check.
     pub face_check_model: Option<PathBuf>,
+    /// `--batch-size`: photos per detector run and faces per embedder run; `None`: the
+    /// provider's default ([`batch_size_for`]).
+    pub batch_size: Option<usize>,
 }
 
 pub const RUNTIME_FIX: &str =
@@ -261,34 +264,69 @@ pub fn explain_provider_error(p: Provider, error: &str) -> String {
     format!("{error}; {fix}")
 }
 
-fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
-    let id = o.device_id as i32;
+/// ONNX Runtime's options for provider `p`, under its own key names: a pure function, so what
+/// the GPU paths ask for is tested without a GPU. CUDA: device, memory limit, arena strategy,
+/// `cudnn_conv_algo_search`; TensorRT: device, fp16, and its engine and timing caches in
+/// `engine_cache_dir` (`<cache>/trt/`), so an engine is built once, not on every run.
+pub fn provider_options(p: Provider, o: &DeviceOptions) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let flag = |on: bool| if on { "1" } else { "0" }.to_string();
     match p {
-        Provider::Cpu => ep::CPU::default().build(),
         Provider::Cuda => {
-            let mut cuda = ep::CUDA::default().with_device_id(id);
+            out.push(("device_id", o.device_id.to_string()));
             if let Some(limit) = o.gpu_mem_limit {
-                cuda = cuda.with_memory_limit(limit);
+                out.push(("gpu_mem_limit", limit.to_string()));
             }
             if let Some(s) = &o.arena_extend_strategy {
-                cuda = cuda.with_arena_extend_strategy(if s == "same_as_requested" {
-                    ep::ArenaExtendStrategy::SameAsRequested
+                let s = if s == "same_as_requested" {
+                    "kSameAsRequested"
                 } else {
-                    ep::ArenaExtendStrategy::NextPowerOfTwo
-                });
+                    "kNextPowerOfTwo"
+                };
+                out.push(("arena_extend_strategy", s.into()));
             }
             if let Some(s) = &o.cudnn_conv_algo_search {
-                cuda = cuda.with_conv_algorithm_search(match s.as_str() {
-                    "exhaustive" => ep::cuda::ConvAlgorithmSearch::Exhaustive,
-                    "heuristic" => ep::cuda::ConvAlgorithmSearch::Heuristic,
-                    _ => ep::cuda::ConvAlgorithmSearch::Default,
-                });
+                let s = match s.as_str() {
+                    "exhaustive" => "EXHAUSTIVE",
+                    "heuristic" => "HEURISTIC",
+                    _ => "DEFAULT",
+                };
+                out.push(("cudnn_conv_algo_search", s.into()));
             }
-            cuda.build()
         }
-        Provider::TensorRt => ep::TensorRT::default()
-            .with_device_id(id)
-            .with_fp16(o.fp16)
+        Provider::TensorRt => {
+            out.push(("device_id", o.device_id.to_string()));
+            out.push(("trt_fp16_enable", flag(o.fp16)));
+            if let Some(dir) = &o.engine_cache_dir {
+                let dir = dir.display().to_string();
+                out.push(("trt_engine_cache_enable", flag(true)));
+                out.push(("trt_engine_cache_path", dir.clone()));
+                out.push(("trt_timing_cache_enable", flag(true)));
+                out.push(("trt_timing_cache_path", dir));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
+    use ep::ArbitrarilyConfigurableExecutionProvider;
+    let id = o.device_id as i32;
+    let options = provider_options(p, o);
+    match p {
+        Provider::Cpu => ep::CPU::default().build(),
+        Provider::Cuda => options
+            .into_iter()
+            .fold(ep::CUDA::default(), |ep, (k, v)| {
+                ep.with_arbitrary_config(k, v)
+            })
+            .build(),
+        Provider::TensorRt => options
+            .into_iter()
+            .fold(ep::TensorRT::default(), |ep, (k, v)| {
+                ep.with_arbitrary_config(k, v)
+            })
             .build(),
         Provider::Rocm => ep::ROCm::default().with_device_id(id).build(),
         Provider::OpenVino => ep::OpenVINO::default().build(),
@@ -296,6 +334,18 @@ fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
         Provider::DirectMl => ep::DirectML::default().with_device_id(id).build(),
     }
     .error_on_failure()
+}
+
+/// Photos a batch when `--batch-size` is not given: on the CPU one, as batches measured no
+/// faster there (docs/PERFORMANCE.md); on an accelerator 16, where launch and copy costs per
+/// call dominate. TensorRT keeps one: its engines are built for the declared fixed shapes.
+pub fn batch_size_for(requested: Option<usize>, p: Provider) -> usize {
+    match p {
+        Provider::TensorRt => 1,
+        Provider::Cpu => requested.unwrap_or(1),
+        _ => requested.unwrap_or(16),
+    }
+    .max(1)
 }
 
 /// Builds a session on `provider`; `ort::Error<SessionBuilder>` is not `Send`, so the builder's
@@ -343,6 +393,8 @@ pub struct OnnxBackend {
     embedder: sface::Embedder,
     /// RetinaFace on the CPU for [`FaceBackend::face_check`], or why there is none.
     checker: Result<retinaface::RetinaFace, String>,
+    /// Photos per detector call, faces per embedder run ([`batch_size_for`]).
+    batch: usize,
 }
 
 /// Score down to which the check reports the second detector's faces: the decision's bar
@@ -384,14 +436,22 @@ impl OnnxBackend {
         let det_bytes = read_model(&config.detector_model, det_id)?;
         // On the CPU, YuNet runs on a canvas fitted to the photo (yunet::Canvas::Tight), which
         // needs its declared 640x640 shapes freed; GPU providers keep the fixed square (one
-        // TensorRT engine, one cuDNN tuning).
-        let cpu_det_bytes: Cow<'_, [u8]> = match config.detector_kind {
-            DetectorKind::YuNet => Cow::Owned(
-                onnx_edit::free_shapes(&det_bytes)
+        // TensorRT engine, one cuDNN tuning). A batch above one needs the batch dim freed too.
+        let det_bytes_for = |cpu: bool, batch: usize| -> Result<Cow<'_, [u8]>, BackendError> {
+            let dims = match (cpu, batch > 1) {
+                _ if config.detector_kind != DetectorKind::YuNet => {
+                    return Ok(Cow::Borrowed(&det_bytes))
+                }
+                (true, false) => onnx_edit::Dims::Spatial,
+                (true, true) => onnx_edit::Dims::BatchAndSpatial,
+                (false, false) => return Ok(Cow::Borrowed(&det_bytes)),
+                (false, true) => onnx_edit::Dims::Batch,
+            };
+            Ok(Cow::Owned(
+                onnx_edit::free_shapes(&det_bytes, dims)
                     .map_err(|e| model_error(det_id, e.to_string()))?
                     .0,
-            ),
-            _ => Cow::Borrowed(&det_bytes),
+            ))
         };
         let lmk_bytes = match config.detector_kind {
             DetectorKind::YoloV8 => Some(read_model(&config.landmark_model, yunet::MODEL_ID)?),
@@ -405,6 +465,17 @@ impl OnnxBackend {
         // providers have a fused PRelu kernel, so they get the model as it is.
         let (cpu_emb_bytes, _) =
             onnx_edit::expand_prelu(&emb_bytes).map_err(|e| model_error(emb_id, e.to_string()))?;
+        let emb_bytes_for = |cpu: bool, batch: usize| -> Result<Cow<'_, [u8]>, BackendError> {
+            let bytes = if cpu { &cpu_emb_bytes } else { &emb_bytes };
+            if batch == 1 {
+                return Ok(Cow::Borrowed(bytes));
+            }
+            Ok(Cow::Owned(
+                onnx_edit::free_shapes(bytes, onnx_edit::Dims::Batch)
+                    .map_err(|e| model_error(emb_id, e.to_string()))?
+                    .0,
+            ))
+        };
 
         // Try each provider of the plan with both models; the first that takes both is used.
         let mut refusals: Vec<String> = Vec::new();
@@ -421,13 +492,16 @@ impl OnnxBackend {
                     continue;
                 }
             }
-            let (det, emb) = if cpu {
-                (&*cpu_det_bytes, &cpu_emb_bytes)
-            } else {
-                (&*det_bytes, &emb_bytes)
-            };
-            let all = session(det, config.threads, false, provider, o).and_then(|det| {
-                let emb = session(emb, config.threads, true, provider, o)?;
+            if provider == Provider::TensorRt {
+                if let Some(dir) = &o.engine_cache_dir {
+                    // Without it TensorRT still runs, building its engines on every start.
+                    let _ = std::fs::create_dir_all(dir);
+                }
+            }
+            let batch = batch_size_for(config.batch_size, provider);
+            let (det, emb) = (det_bytes_for(cpu, batch)?, emb_bytes_for(cpu, batch)?);
+            let all = session(&det, config.threads, false, provider, o).and_then(|det| {
+                let emb = session(&emb, config.threads, true, provider, o)?;
                 let lmk = lmk_bytes
                     .as_ref()
                     .map(|b| session(b, config.threads, false, provider, o))
@@ -436,7 +510,7 @@ impl OnnxBackend {
             });
             match all {
                 Ok(sessions) => {
-                    chosen = Some((provider, sessions));
+                    chosen = Some((provider, batch, sessions));
                     break;
                 }
                 Err(e) => refusals.push(format!(
@@ -446,7 +520,7 @@ impl OnnxBackend {
                 )),
             }
         }
-        let Some((provider, (det_session, emb_session, lmk_session))) = chosen else {
+        let Some((provider, batch, (det_session, emb_session, lmk_session))) = chosen else {
             let requested = match config.device {
                 DeviceRequest::Exactly(p) => p.name().to_string(),
                 DeviceRequest::Auto => "auto".into(),
@@ -464,7 +538,9 @@ impl OnnxBackend {
                 } else {
                     yunet::Canvas::Square
                 };
-                Detector::YuNet(yunet::YuNet::new(det_session, config.detect, canvas)?)
+                Detector::YuNet(
+                    yunet::YuNet::new(det_session, config.detect, canvas)?.with_max_batch(batch),
+                )
             }
             DetectorKind::Scrfd => Detector::Scrfd(scrfd::Scrfd::new(det_session, config.detect)?),
             DetectorKind::YoloV8 => {
@@ -487,7 +563,10 @@ impl OnnxBackend {
                 )?))
             }
         };
-        let embedder = sface::Embedder::new(emb_session, config.embedder_kind, emb_id)?;
+        let mut embedder = sface::Embedder::new(emb_session, config.embedder_kind, emb_id)?;
+        if batch > 1 {
+            embedder = embedder.with_max_batch(batch);
+        }
 
         let info = BackendInfo {
             backend: match config.detector_kind {
@@ -512,6 +591,7 @@ impl OnnxBackend {
             detector,
             embedder,
             checker,
+            batch,
         })
     }
 }
@@ -531,6 +611,17 @@ impl FaceBackend for OnnxBackend {
 
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
         self.embedder.embed(faces)
+    }
+
+    fn max_batch(&self) -> usize {
+        self.batch
+    }
+
+    fn detect_batch(&mut self, images: &[RgbView<'_>]) -> Result<Vec<Vec<FaceBox>>, BackendError> {
+        match &mut self.detector {
+            Detector::YuNet(d) => d.detect_batch(images),
+            _ => images.iter().map(|image| self.detect(*image)).collect(),
+        }
     }
 
     fn face_check(&mut self, mosaic: RgbView<'_>) -> Result<Option<Vec<FaceBox>>, BackendError> {
@@ -657,12 +748,12 @@ mod tests {
     }
 
     /// A model file from the cache `photo_organizer setup` filled.
-    fn setup_model(file: &str) -> Vec<u8> {
+    pub(super) fn setup_model(file: &str) -> Vec<u8> {
         std::fs::read(setup_cache().join("models").join(file))
             .expect("run `photo_organizer setup` first")
     }
 
-    fn load_setup_runtime() {
+    pub(super) fn load_setup_runtime() {
         let runtime = setup_cache().join("runtime/libonnxruntime.so.1.31.1");
         assert!(runtime.is_file(), "run `photo_organizer setup` first");
         load_runtime(&[RuntimeCandidate {
@@ -728,7 +819,7 @@ mod tests {
         };
         // As shipped, the declared 640x640 input refuses 640x448.
         assert!(run(&yunet).is_err());
-        let (freed, edited) = onnx_edit::free_shapes(&yunet).unwrap();
+        let (freed, edited) = onnx_edit::free_shapes(&yunet, onnx_edit::Dims::Spatial).unwrap();
         // 1 input, 12 outputs and the intermediate declarations.
         assert!(edited > 13, "{edited}");
         assert_eq!(run(&freed), Ok(80 * 56));
@@ -763,3 +854,6 @@ mod tests {
         assert!(err.contains("photo_organizer setup"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod batch_tests;

@@ -408,13 +408,13 @@ fn edit_shape(
     Ok(Some(out))
 }
 
-/// A TensorShapeProto whose dims after the first two (batch and channels of an NCHW image) are
-/// named instead of fixed (TensorShapeProto.dim = 1 -> Dimension.dim_param = 2).
-fn name_spatial_dims(shape: &[u8]) -> Result<Option<Vec<u8>>, EditError> {
+/// A TensorShapeProto whose dims picked by `free` (by axis) are named instead of fixed
+/// (TensorShapeProto.dim = 1 -> Dimension.dim_param = 2).
+fn name_dims(shape: &[u8], free: impl Fn(usize) -> bool) -> Result<Option<Vec<u8>>, EditError> {
     let mut out = Vec::with_capacity(shape.len());
     let mut axis = 0;
     for f in fields(shape)? {
-        if f.number == 1 && axis >= 2 {
+        if f.number == 1 && free(axis) {
             let mut dim = Vec::new();
             write_len_delimited(2, format!("po_axis_{axis}").as_bytes(), &mut dim);
             write_len_delimited(1, &dim, &mut out);
@@ -426,12 +426,15 @@ fn name_spatial_dims(shape: &[u8]) -> Result<Option<Vec<u8>>, EditError> {
     Ok(Some(out))
 }
 
-fn free_shapes_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
+fn free_shapes_graph(
+    graph: &[u8],
+    free: impl Fn(usize) -> bool + Copy,
+) -> Result<(Vec<u8>, usize), EditError> {
     // value_info (13): inferred intermediate shapes, dropped; outputs (12) lose their shapes;
-    // inputs (11) keep their rank, batch and channels, which ONNX Runtime's shape inference
-    // needs to keep every layer (MaxPool included) in its blocked NCHWc layout.
+    // inputs (11) keep their rank and channels, which ONNX Runtime's shape inference needs to
+    // keep every layer (MaxPool included) in its blocked NCHWc layout.
     let (graph, dropped) = rewrite_fields(graph, 13, |_| Ok(None))?;
-    let (graph, inputs) = rewrite_fields(&graph, 11, |v| edit_shape(v, name_spatial_dims))?;
+    let (graph, inputs) = rewrite_fields(&graph, 11, |v| edit_shape(v, |s| name_dims(s, free)))?;
     let (graph, outputs) = rewrite_fields(&graph, 12, |v| edit_shape(v, |_| Ok(None)))?;
     Ok((graph, dropped + inputs + outputs))
 }
@@ -441,8 +444,28 @@ fn free_shapes_graph(graph: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
 /// accepts any input size the graph's operators allow (it re-infers shapes per run). Says how
 /// many declarations were edited. Keeping the inputs' rank and channels lets ONNX Runtime
 /// infer every layer's channels: YuNet 640x448 4.9 -> 4.0 ms on one thread, same outputs.
-pub fn free_shapes(model: &[u8]) -> Result<(Vec<u8>, usize), EditError> {
-    edit_graph(model, free_shapes_graph)
+/// `batch` frees the batch dim too, for models whose graph does not depend on it (YuNet,
+/// SFace: see [`Dims`]).
+pub fn free_shapes(model: &[u8], dims: Dims) -> Result<(Vec<u8>, usize), EditError> {
+    edit_graph(model, |g| {
+        free_shapes_graph(g, move |axis| match dims {
+            Dims::Spatial => axis >= 2,
+            Dims::Batch => axis == 0,
+            Dims::BatchAndSpatial => axis != 1,
+        })
+    })
+}
+
+/// Which input dims [`free_shapes`] frees (channels, axis 1, always stay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dims {
+    /// Height and width: any canvas size.
+    Spatial,
+    /// The batch: several images in one run. Only for graphs with no constant that fixes it:
+    /// YuNet's heads reshape to `[1, -1, n]`, which lays a batch out image after image along
+    /// the middle axis; SFace flattens with `Flatten` (tested against single runs).
+    Batch,
+    BatchAndSpatial,
 }
 
 #[cfg(test)]
@@ -660,7 +683,7 @@ mod tests {
             ld(13, &typed_value_info("hidden", &[1, 16, 320, 320])),
         ]
         .concat();
-        let (edited, n) = free_shapes(&ld(7, &graph)).unwrap();
+        let (edited, n) = free_shapes(&ld(7, &graph), Dims::Spatial).unwrap();
         assert_eq!(n, 3);
         let graph = fields(&edited).unwrap()[0].payload.unwrap().to_vec();
         let declared: Vec<(u64, Option<Vec<u8>>)> = fields(&graph)

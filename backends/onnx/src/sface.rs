@@ -4,7 +4,8 @@
 //!   usually 512-d; its width is read from the model.
 //!
 //! Embeddings are L2-normalised here. A model with a dynamic batch dimension gets all the faces
-//! of a photo in one run.
+//! it is given in one run; SFace, declared with a batch of one, gets its batch dim freed at load
+//! when `--batch-size` is above 1 and then takes that many faces a run.
 
 use ndarray::Array4;
 use ort::{session::Session, value::TensorRef};
@@ -38,8 +39,9 @@ pub struct Embedder {
     kind: EmbedderKind,
     model: String,
     dim: usize,
-    /// Whether the model takes several faces in one run.
-    batched: bool,
+    /// Most faces in one run: 1 for a model with a fixed batch of one, no limit for a model
+    /// declared with a dynamic batch, `--batch-size` for one whose batch dim was freed.
+    max_batch: usize,
 }
 
 impl Embedder {
@@ -86,7 +88,7 @@ impl Embedder {
         };
         Ok(Self {
             input: input.name().to_string(),
-            batched: shape[0] < 0,
+            max_batch: if shape[0] < 0 { usize::MAX } else { 1 },
             session,
             kind,
             model: model.into(),
@@ -98,16 +100,18 @@ impl Embedder {
         self.dim
     }
 
+    /// Caps the faces of one run (the session's batch dim must be free).
+    pub fn with_max_batch(mut self, max: usize) -> Self {
+        self.max_batch = max.max(1);
+        self
+    }
+
     pub fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
-        if self.batched {
-            self.run(faces)
-        } else {
-            let mut out = Vec::with_capacity(faces.len());
-            for face in faces.chunks(1) {
-                out.extend(self.run(face)?);
-            }
-            Ok(out)
+        let mut out = Vec::with_capacity(faces.len());
+        for chunk in faces.chunks(self.max_batch) {
+            out.extend(self.run(chunk)?);
         }
+        Ok(out)
     }
 
     fn run(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {

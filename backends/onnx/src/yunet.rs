@@ -16,6 +16,8 @@ pub struct YuNet {
     session: Session,
     options: DetectOptions,
     canvas: Canvas,
+    /// Most images in one run: 1 unless the session's batch dim was freed.
+    max_batch: usize,
 }
 
 /// The detector input a photo is letterboxed into.
@@ -54,21 +56,69 @@ impl YuNet {
             session,
             options,
             canvas,
+            max_batch: 1,
         })
     }
 
+    /// Lets one run take up to `max` images: only for a session whose batch dim was freed.
+    pub fn with_max_batch(mut self, max: usize) -> Self {
+        self.max_batch = max.max(1);
+        self
+    }
+
     pub fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError> {
-        if image.width == 0 || image.height == 0 {
-            return Ok(Vec::new());
+        Ok(self.detect_batch(&[image])?.pop().unwrap_or_default())
+    }
+
+    /// Faces in each image, in order. With `batched` (a session whose batch dim was freed,
+    /// `onnx_edit::Dims::Batch`), images on the same canvas run together, up to `max_batch` a
+    /// run; the outputs are the same as one run per image (tested), since the heads reshape to
+    /// `[1, -1, n]`, which lays the batch out image after image.
+    pub fn detect_batch(
+        &mut self,
+        images: &[RgbView<'_>],
+    ) -> Result<Vec<Vec<FaceBox>>, BackendError> {
+        let mut out: Vec<Vec<FaceBox>> = vec![Vec::new(); images.len()];
+        let mut inputs = Vec::with_capacity(images.len());
+        for (i, image) in images.iter().enumerate() {
+            if image.width > 0 && image.height > 0 {
+                let (input, scale) = letterbox(*image, Channels::Bgr, 0.0, 1.0, self.canvas);
+                inputs.push((i, input, scale));
+            }
         }
-        let (input, scale) = letterbox(image, Channels::Bgr, 0.0, 1.0, self.canvas);
-        let canvas = input_size(&input);
-        let tensor = TensorRef::from_array_view(&input).map_err(inference_error)?;
+        for group in same_canvas_groups(&inputs, self.max_batch) {
+            let found = if let [k] = group[..] {
+                // One image: no copy into a batch.
+                self.run(&inputs[k].1)?
+            } else {
+                let views: Vec<_> = group.iter().map(|&k| inputs[k].1.view()).collect();
+                let input =
+                    ndarray::concatenate(ndarray::Axis(0), &views).map_err(inference_error)?;
+                self.run(&input)?
+            };
+            for (&k, candidates) in group.iter().zip(found) {
+                let (i, _, scale) = &inputs[k];
+                let mut faces = nms(candidates, self.options.nms_iou);
+                let image = &images[*i];
+                for f in &mut faces {
+                    unscale(f, *scale, image.width as f32, image.height as f32);
+                }
+                out[*i] = faces;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Candidates of each image of an `[n, 3, h, w]` input, in input pixels, before NMS.
+    fn run(&mut self, input: &Array4<f32>) -> Result<Vec<Vec<FaceBox>>, BackendError> {
+        let n = input.dim().0;
+        let canvas = input_size(input);
+        let tensor = TensorRef::from_array_view(input).map_err(inference_error)?;
         let outputs = self
             .session
             .run(ort::inputs!["input" => tensor])
             .map_err(inference_error)?;
-        let mut candidates = Vec::new();
+        let mut candidates = vec![Vec::new(); n];
         for stride in STRIDES {
             let get = |head: &str| {
                 outputs[format!("{head}_{stride}").as_str()]
@@ -76,21 +126,44 @@ impl YuNet {
                     .map(|(_, data)| data)
                     .map_err(inference_error)
             };
-            let rows = StrideOutputs {
-                stride,
-                cls: get("cls")?,
-                obj: get("obj")?,
-                bbox: get("bbox")?,
-                kps: get("kps")?,
-            };
-            decode_stride(&rows, canvas, self.options.score_threshold, &mut candidates)?;
+            let (cls, obj, bbox, kps) = (get("cls")?, get("obj")?, get("bbox")?, get("kps")?);
+            for (k, found) in candidates.iter_mut().enumerate() {
+                let rows = StrideOutputs {
+                    stride,
+                    cls: share(cls, n, k),
+                    obj: share(obj, n, k),
+                    bbox: share(bbox, n, k),
+                    kps: share(kps, n, k),
+                };
+                decode_stride(&rows, canvas, self.options.score_threshold, found)?;
+            }
         }
-        let mut faces = nms(candidates, self.options.nms_iou);
-        for f in &mut faces {
-            unscale(f, scale, image.width as f32, image.height as f32);
-        }
-        Ok(faces)
+        Ok(candidates)
     }
+}
+
+/// Image `k`'s rows of a head's output for `n` images: they come image after image.
+fn share(data: &[f32], n: usize, k: usize) -> &[f32] {
+    let each = data.len() / n;
+    &data[k * each..(k + 1) * each]
+}
+
+/// The inputs' indices grouped by canvas size (width, height), in order, at most `max` a group.
+fn same_canvas_groups(inputs: &[(usize, Array4<f32>, f32)], max: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    let mut full = Vec::new();
+    for (k, (_, input, _)) in inputs.iter().enumerate() {
+        let (_, _, h, w) = input.dim();
+        match groups.iter_mut().find(|(size, _)| *size == (w, h)) {
+            Some((_, g)) => g.push(k),
+            None => groups.push(((w, h), vec![k])),
+        }
+        if let Some(pos) = groups.iter().position(|(_, g)| g.len() >= max.max(1)) {
+            full.push(groups.remove(pos).1);
+        }
+    }
+    full.extend(groups.into_iter().map(|(_, g)| g));
+    full
 }
 
 /// Channel order a detector expects.
@@ -325,6 +398,28 @@ mod tests {
         let (t, _) = letterbox_plain(100, 50, 7, Canvas::Tight);
         assert_eq!(t.dim(), (1, 3, 64, 128));
         assert_eq!([t[[0, 0, 49, 99]], t[[0, 0, 49, 100]]], [7.0, 0.0]);
+    }
+
+    #[test]
+    fn batches_group_images_of_one_canvas_in_order_up_to_the_limit() {
+        let input = |w, h| (0, Array4::<f32>::zeros((1, 3, h, w)), 1.0);
+        let inputs = [
+            input(640, 448),
+            input(448, 640),
+            input(640, 448),
+            input(640, 448),
+            input(448, 640),
+        ];
+        assert_eq!(
+            same_canvas_groups(&inputs, 2),
+            vec![vec![0, 2], vec![1, 4], vec![3]]
+        );
+        assert_eq!(
+            same_canvas_groups(&inputs, 8),
+            vec![vec![0, 2, 3], vec![1, 4]]
+        );
+        assert_eq!(same_canvas_groups(&inputs, 1).len(), 5);
+        assert_eq!(share(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 1), &[3.0, 4.0]);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use po_backend_api::{
     FaceBackend, FaceBox, RgbView, ALIGNED_SIZE,
 };
 use po_backend_onnx::{
-    onnx_edit::{expand_prelu, free_shapes, strip_weight_inputs},
+    onnx_edit::{expand_prelu, free_shapes, strip_weight_inputs, Dims},
     retinaface, sface,
     yunet::{self, decode_stride, letterbox, unscale, Canvas, Channels, StrideOutputs},
     CHECK_MIN_SCORE,
@@ -160,8 +160,8 @@ fn decode_proto(id: &str, bytes: &[u8]) -> Result<tract_onnx::pb::ModelProto, Ba
 /// YuNet with its declared shapes freed and its 640x640 plan built (which checks the file).
 pub fn load_detector(path: &Path) -> Result<Detector, BackendError> {
     let id = yunet::MODEL_ID;
-    let (bytes, _) =
-        free_shapes(&read_model(path, id)?).map_err(|e| model_error(id, e.to_string()))?;
+    let (bytes, _) = free_shapes(&read_model(path, id)?, Dims::Spatial)
+        .map_err(|e| model_error(id, e.to_string()))?;
     let proto = decode_proto(id, &bytes)?;
     let outputs: Vec<String> = proto
         .graph

@@ -69,6 +69,7 @@ fn backends() -> (TractBackend, OnnxBackend) {
         gpu_libraries: Vec::new(),
         detect,
         face_check_model: Some(model(CHECKER)),
+        batch_size: None,
     })
     .unwrap();
     (tract, ort)
