@@ -38,6 +38,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod review;
 pub mod rng;
 pub mod safe_fs;
 pub mod scan;

@@ -1,0 +1,416 @@
+//! The review page's HTTP side: one thread answering on 127.0.0.1, the page (embedded in the
+//! binary, no external asset), its JSON API and the faces' stored thumbnails. Every request
+//! needs the random token (query `t` or header `X-Review-Token`) and a Host of
+//! `127.0.0.1:PORT` or `localhost:PORT` (against DNS rebinding); a change needs POST with the
+//! token in the header and, when the browser sends one, a local Origin.
+
+use std::{io::Read, net::TcpListener};
+
+use serde_json::{json, Value};
+use tiny_http::{Header, Method, Request, Response};
+
+use super::{model, Action, Review};
+
+const PAGE: &str = include_str!("page.html");
+
+/// The page's own script and styles are inline; nothing else may load or be reached.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Most items one API page returns.
+const MAX_PAGE: usize = 500;
+
+/// Whom a request must come from.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub port: u16,
+    pub token: String,
+}
+
+/// Why a request is refused: status and reason.
+type Refusal = (u16, &'static str);
+
+impl Guard {
+    /// A guard with a fresh 128-bit token from the operating system's generator.
+    pub fn new(port: u16) -> std::io::Result<Self> {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Guard { port, token })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/?t={}", self.port, self.token)
+    }
+
+    fn host_ok(&self, host: Option<&str>) -> bool {
+        let p = self.port;
+        host.is_some_and(|h| h == format!("127.0.0.1:{p}") || h == format!("localhost:{p}"))
+    }
+
+    fn origin_ok(&self, origin: Option<&str>) -> bool {
+        let p = self.port;
+        origin.is_none_or(|o| {
+            o == format!("http://127.0.0.1:{p}") || o == format!("http://localhost:{p}")
+        })
+    }
+
+    /// Checks Host, token, method and Origin; `Ok` when the request may go on.
+    pub fn check(
+        &self,
+        method: &Method,
+        host: Option<&str>,
+        origin: Option<&str>,
+        header_token: Option<&str>,
+        query_token: Option<&str>,
+        changes: bool,
+    ) -> Result<(), Refusal> {
+        if !self.host_ok(host) {
+            return Err((
+                403,
+                "this page answers only to 127.0.0.1 or localhost with its port",
+            ));
+        }
+        let token = if changes {
+            header_token
+        } else {
+            header_token.or(query_token)
+        };
+        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes())) {
+            return Err((
+                403,
+                "missing or wrong token: open the address `review` printed",
+            ));
+        }
+        if changes && *method != Method::Post {
+            return Err((405, "changes need POST"));
+        }
+        if changes && !self.origin_ok(origin) {
+            return Err((403, "a change must come from the review page itself"));
+        }
+        Ok(())
+    }
+}
+
+/// Compares without stopping at the first difference, so timing says nothing of the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Binds 127.0.0.1:`port` (0: a free one).
+pub fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// The value of `key` in a query string (no percent-decoding needed: tokens, numbers, hex).
+fn query<'a>(q: &'a str, key: &str) -> Option<&'a str> {
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+fn respond(req: Request, status: u16, content_type: &str, cache: &str, body: Vec<u8>) {
+    let headers = [
+        ("Content-Type", content_type),
+        ("Cache-Control", cache),
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+    ];
+    let mut response = Response::from_data(body).with_status_code(status);
+    for (k, v) in headers {
+        if let Ok(h) = Header::from_bytes(k, v) {
+            response.add_header(h);
+        }
+    }
+    // A client that went away is no error of ours.
+    let _ = req.respond(response);
+}
+
+fn respond_json(req: Request, status: u16, value: &Value) {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    respond(req, status, "application/json", "no-store", body);
+}
+
+/// Answers requests until the process is stopped.
+pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) -> std::io::Result<()> {
+    let server = tiny_http::Server::from_listener(listener, None).map_err(std::io::Error::other)?;
+    for mut req in server.incoming_requests() {
+        let url = req.url().to_string();
+        let (path, q) = url.split_once('?').unwrap_or((url.as_str(), ""));
+        let changes = path.starts_with("/api/") && !matches!(path, "/api/view" | "/api/faces");
+        let checked = guard.check(
+            req.method(),
+            header(&req, "Host"),
+            header(&req, "Origin"),
+            header(&req, "X-Review-Token"),
+            query(q, "t"),
+            changes,
+        );
+        if let Err((status, why)) = checked {
+            respond(
+                req,
+                status,
+                "text/plain; charset=utf-8",
+                "no-store",
+                why.into(),
+            );
+            continue;
+        }
+        match (path, changes) {
+            ("/", _) => respond(
+                req,
+                200,
+                "text/html; charset=utf-8",
+                "no-store",
+                PAGE.into(),
+            ),
+            ("/thumb", _) => {
+                let thumb = query(q, "f")
+                    .and_then(model::parse_face_id)
+                    .map(|k| review.thumb(&k));
+                match thumb {
+                    Some(Ok(Some(jpeg))) => respond(
+                        req,
+                        200,
+                        "image/jpeg",
+                        // A face's key is its photo's content hash: its thumbnail never changes.
+                        "private, max-age=31536000, immutable",
+                        jpeg,
+                    ),
+                    Some(Err(e)) => respond_json(req, 500, &json!({"error": format!("{e:#}")})),
+                    _ => respond(req, 404, "text/plain", "no-store", b"no such face".to_vec()),
+                }
+            }
+            ("/api/view", _) => {
+                let body = view_json(review, q);
+                respond_json(req, 200, &body)
+            }
+            ("/api/faces", _) => match faces_json(review, q) {
+                Some(body) => respond_json(req, 200, &body),
+                None => respond_json(req, 404, &json!({"error": "no such person or group"})),
+            },
+            ("/api/action", true) => {
+                let mut body = String::new();
+                let action = req
+                    .as_reader()
+                    .take(1 << 20)
+                    .read_to_string(&mut body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| serde_json::from_str::<Action>(&body).map_err(|e| e.to_string()));
+                match action.map(|a| review.act(&a).map_err(|e| format!("{e:#}"))) {
+                    Ok(Ok(message)) => {
+                        respond_json(req, 200, &json!({"ok": true, "message": message}))
+                    }
+                    Ok(Err(why)) | Err(why) => respond_json(req, 400, &json!({"error": why})),
+                }
+            }
+            ("/api/apply", true) => {
+                let applied = super::apply::apply(&review.out, &review.cache_dir);
+                let reloaded = review.reload();
+                match (applied, reloaded) {
+                    (Ok(a), Ok(())) => respond_json(req, 200, &json!({"ok": true, "applied": a})),
+                    (Err(e), _) => respond_json(req, 500, &json!({"error": format!("{e:#}")})),
+                    (_, Err(e)) => respond_json(req, 500, &json!({"error": format!("{e:#}")})),
+                }
+            }
+            _ => respond(req, 404, "text/plain", "no-store", b"not found".to_vec()),
+        }
+    }
+    Ok(())
+}
+
+fn number(q: &str, key: &str, default: usize) -> usize {
+    query(q, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ids(review: &Review, faces: &[usize]) -> Vec<String> {
+    faces
+        .iter()
+        .map(|&i| model::face_id(&review.faces[i].key))
+        .collect()
+}
+
+/// People (all, each with a few faces), the first page of unknown groups, and counts.
+fn view_json(review: &Review, q: &str) -> Value {
+    let v = &review.view;
+    let sample = number(q, "sample", 8).min(64);
+    let offset = number(q, "groups_offset", 0);
+    let limit = number(q, "groups_limit", 60).min(MAX_PAGE);
+    let people: Vec<Value> = v
+        .people
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "hidden": p.hidden,
+                "folder": crate::people::folder_name(p.id, p.name.as_deref()),
+                "count": p.faces.len(),
+                "sample": ids(review, &p.faces[..p.faces.len().min(sample)]),
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = v
+        .groups
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(limit)
+        .map(|(i, g)| {
+            json!({
+                "index": i,
+                "count": g.faces.len(),
+                "sample": ids(review, &g.faces[..g.faces.len().min(sample)]),
+                "suggestion": g.suggestion.as_ref().map(|s| json!({
+                    "person": s.person,
+                    "name": review.names.get(&s.person).cloned().flatten(),
+                    "similarity": s.similarity,
+                })),
+            })
+        })
+        .collect();
+    json!({
+        "out": review.out,
+        "faces": review.faces.len(),
+        "people": people,
+        "groups": groups,
+        "groups_total": v.groups.len(),
+        "unknown_faces": v.groups.iter().map(|g| g.faces.len()).sum::<usize>(),
+        "animals": v.animals.len(),
+        "note": review.restore_note,
+    })
+}
+
+/// One page of the faces of a person (`person=ID`), a group (`group=N`) or the animals.
+fn faces_json(review: &Review, q: &str) -> Option<Value> {
+    let v = &review.view;
+    let faces: &[usize] = if let Some(id) = query(q, "person").and_then(|p| p.parse::<u32>().ok()) {
+        &v.people.iter().find(|p| p.id == id)?.faces
+    } else if let Some(g) = query(q, "group").and_then(|g| g.parse::<usize>().ok()) {
+        &v.groups.get(g)?.faces
+    } else if query(q, "animals").is_some() {
+        &v.animals
+    } else {
+        return None;
+    };
+    let offset = number(q, "offset", 0).min(faces.len());
+    let limit = number(q, "limit", 200).min(MAX_PAGE);
+    let end = (offset + limit).min(faces.len());
+    Some(json!({
+        "total": faces.len(),
+        "offset": offset,
+        "faces": ids(review, &faces[offset..end]),
+    }))
+}
+
+/// Opens `url` in the desktop's browser; a failure is only a warning.
+pub fn open_browser(url: &str) -> std::io::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_hosts_with_the_token_pass_and_changes_need_post_from_the_page() {
+        let g = Guard {
+            port: 4321,
+            token: "abc".into(),
+        };
+        let host = Some("127.0.0.1:4321");
+        let get = Method::Get;
+        let post = Method::Post;
+        assert!(g.check(&get, host, None, None, Some("abc"), false).is_ok());
+        assert!(g
+            .check(&get, Some("localhost:4321"), None, Some("abc"), None, false)
+            .is_ok());
+        assert_eq!(
+            g.check(&get, host, None, None, None, false).unwrap_err().0,
+            403
+        );
+        assert_eq!(
+            g.check(&get, host, None, None, Some("abd"), false)
+                .unwrap_err()
+                .0,
+            403
+        );
+        // DNS rebinding: the right token under a foreign name is still refused.
+        for foreign in [Some("evil.example:4321"), Some("127.0.0.1:80"), None] {
+            assert_eq!(
+                g.check(&get, foreign, None, None, Some("abc"), false)
+                    .unwrap_err()
+                    .0,
+                403
+            );
+        }
+        // A change: POST, token in the header (not the URL), local origin.
+        assert!(g
+            .check(
+                &post,
+                host,
+                Some("http://127.0.0.1:4321"),
+                Some("abc"),
+                None,
+                true
+            )
+            .is_ok());
+        assert_eq!(
+            g.check(&get, host, None, Some("abc"), None, true)
+                .unwrap_err()
+                .0,
+            405
+        );
+        assert_eq!(
+            g.check(&post, host, None, None, Some("abc"), true)
+                .unwrap_err()
+                .0,
+            403
+        );
+        assert_eq!(
+            g.check(
+                &post,
+                host,
+                Some("http://evil.example"),
+                Some("abc"),
+                None,
+                true
+            )
+            .unwrap_err()
+            .0,
+            403
+        );
+    }
+
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let (a, b) = (Guard::new(1).unwrap(), Guard::new(1).unwrap());
+        assert_eq!(a.token.len(), 32);
+        assert_ne!(a.token, b.token);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+    }
+}
