@@ -146,7 +146,7 @@ impl Review {
 
     /// The stored thumbnail of a face of OUT (`None` for any other face).
     pub fn thumb(&self, face: &FaceKey) -> Result<Option<Vec<u8>>, ReviewError> {
-        if !self.photos.iter().any(|s| *s == face.0) {
+        if !self.photos.contains(&face.0) {
             return Ok(None);
         }
         match &self.model_key {

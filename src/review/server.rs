@@ -108,12 +108,36 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .map(|h| h.value.as_str())
 }
 
-/// The value of `key` in a query string (no percent-decoding needed: tokens, numbers, hex).
-fn query<'a>(q: &'a str, key: &str) -> Option<&'a str> {
+/// The value of `key` in a query string, percent-decoded.
+fn query(q: &str, key: &str) -> Option<String> {
     q.split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
+        .map(|(_, v)| percent_decode(v))
+}
+
+/// `%XX` escapes decoded (and `+` as a space); anything malformed is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn respond(req: Request, status: u16, content_type: &str, cache: &str, body: Vec<u8>) {
@@ -152,7 +176,7 @@ pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) -> std::
             header(&req, "Host"),
             header(&req, "Origin"),
             header(&req, "X-Review-Token"),
-            query(q, "t"),
+            query(q, "t").as_deref(),
             changes,
         );
         if let Err((status, why)) = checked {
@@ -175,7 +199,7 @@ pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) -> std::
             ),
             ("/thumb", _) => {
                 let thumb = query(q, "f")
-                    .and_then(model::parse_face_id)
+                    .and_then(|f| model::parse_face_id(&f))
                     .map(|k| review.thumb(&k));
                 match thumb {
                     Some(Ok(Some(jpeg))) => respond(
@@ -412,5 +436,13 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(query("t=ab&f=12%3A3", "f").as_deref(), Some("12:3"));
+        assert_eq!(query("f=a%2", "f").as_deref(), Some("a%2"));
+        assert_eq!(query("f=%zz+x", "f").as_deref(), Some("%zz x"));
+        assert_eq!(query("t=ab", "f"), None);
     }
 }

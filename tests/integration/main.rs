@@ -4,6 +4,7 @@
 mod animals;
 mod attach;
 mod backends;
+mod browser;
 mod cli;
 mod devices;
 #[cfg(feature = "facenet")]
@@ -13,6 +14,7 @@ mod incremental;
 mod limits;
 mod organize;
 mod quality;
+mod review;
 mod robustness;
 mod safety;
 mod sync;
