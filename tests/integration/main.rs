@@ -15,6 +15,7 @@ mod limits;
 mod organize;
 mod quality;
 mod review;
+mod review_load;
 mod robustness;
 mod safety;
 mod sync;
