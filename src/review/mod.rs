@@ -6,6 +6,7 @@
 //! "Apply" ([`apply`]) organizes OUT again with the settings its manifest recorded.
 
 pub mod apply;
+pub mod http;
 pub mod model;
 pub mod server;
 

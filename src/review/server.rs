@@ -4,12 +4,14 @@
 //! `127.0.0.1:PORT` or `localhost:PORT` (against DNS rebinding); a change needs POST with the
 //! token in the header and, when the browser sends one, a local Origin.
 
-use std::{io::Read, net::TcpListener};
+use std::net::TcpListener;
 
 use serde_json::{json, Value};
-use tiny_http::{Header, Method, Request, Response};
 
-use super::{model, Action, Review};
+use super::{
+    http::{self, Request, Response},
+    model, Action, Review,
+};
 
 const PAGE: &str = include_str!("page.html");
 
@@ -57,7 +59,7 @@ impl Guard {
     /// Checks Host, token, method and Origin; `Ok` when the request may go on.
     pub fn check(
         &self,
-        method: &Method,
+        method: &str,
         host: Option<&str>,
         origin: Option<&str>,
         header_token: Option<&str>,
@@ -81,7 +83,7 @@ impl Guard {
                 "missing or wrong token: open the address `review` printed",
             ));
         }
-        if changes && *method != Method::Post {
+        if changes && method != "POST" {
             return Err((405, "changes need POST"));
         }
         if changes && !self.origin_ok(origin) {
@@ -99,13 +101,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Binds 127.0.0.1:`port` (0: a free one).
 pub fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port))
-}
-
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
 }
 
 /// The value of `key` in a query string, percent-decoded.
@@ -140,7 +135,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn respond(req: Request, status: u16, content_type: &str, cache: &str, body: Vec<u8>) {
+fn respond(status: u16, content_type: &str, cache: &str, body: Vec<u8>) -> Response {
     let headers = [
         ("Content-Type", content_type),
         ("Cache-Control", cache),
@@ -149,107 +144,84 @@ fn respond(req: Request, status: u16, content_type: &str, cache: &str, body: Vec
         ("Referrer-Policy", "no-referrer"),
         ("X-Frame-Options", "DENY"),
     ];
-    let mut response = Response::from_data(body).with_status_code(status);
-    for (k, v) in headers {
-        if let Ok(h) = Header::from_bytes(k, v) {
-            response.add_header(h);
-        }
+    Response {
+        status,
+        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        body,
     }
-    // A client that went away is no error of ours.
-    let _ = req.respond(response);
 }
 
-fn respond_json(req: Request, status: u16, value: &Value) {
+fn respond_json(status: u16, value: &Value) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_default();
-    respond(req, status, "application/json", "no-store", body);
+    respond(status, "application/json", "no-store", body)
 }
 
 /// Answers requests until the process is stopped.
-pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) -> std::io::Result<()> {
-    let server = tiny_http::Server::from_listener(listener, None).map_err(std::io::Error::other)?;
-    for mut req in server.incoming_requests() {
-        let url = req.url().to_string();
-        let (path, q) = url.split_once('?').unwrap_or((url.as_str(), ""));
-        let changes = path.starts_with("/api/") && !matches!(path, "/api/view" | "/api/faces");
-        let checked = guard.check(
-            req.method(),
-            header(&req, "Host"),
-            header(&req, "Origin"),
-            header(&req, "X-Review-Token"),
-            query(q, "t").as_deref(),
-            changes,
-        );
-        if let Err((status, why)) = checked {
-            respond(
-                req,
-                status,
-                "text/plain; charset=utf-8",
-                "no-store",
-                why.into(),
-            );
-            continue;
-        }
-        match (path, changes) {
-            ("/", _) => respond(
-                req,
-                200,
-                "text/html; charset=utf-8",
-                "no-store",
-                PAGE.into(),
-            ),
-            ("/thumb", _) => {
-                let thumb = query(q, "f")
-                    .and_then(|f| model::parse_face_id(&f))
-                    .map(|k| review.thumb(&k));
-                match thumb {
-                    Some(Ok(Some(jpeg))) => respond(
-                        req,
-                        200,
-                        "image/jpeg",
-                        // A face's key is its photo's content hash: its thumbnail never changes.
-                        "private, max-age=31536000, immutable",
-                        jpeg,
-                    ),
-                    Some(Err(e)) => respond_json(req, 500, &json!({"error": format!("{e:#}")})),
-                    _ => respond(req, 404, "text/plain", "no-store", b"no such face".to_vec()),
-                }
-            }
-            ("/api/view", _) => {
-                let body = view_json(review, q);
-                respond_json(req, 200, &body)
-            }
-            ("/api/faces", _) => match faces_json(review, q) {
-                Some(body) => respond_json(req, 200, &body),
-                None => respond_json(req, 404, &json!({"error": "no such person or group"})),
-            },
-            ("/api/action", true) => {
-                let mut body = String::new();
-                let action = req
-                    .as_reader()
-                    .take(1 << 20)
-                    .read_to_string(&mut body)
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| serde_json::from_str::<Action>(&body).map_err(|e| e.to_string()));
-                match action.map(|a| review.act(&a).map_err(|e| format!("{e:#}"))) {
-                    Ok(Ok(message)) => {
-                        respond_json(req, 200, &json!({"ok": true, "message": message}))
-                    }
-                    Ok(Err(why)) | Err(why) => respond_json(req, 400, &json!({"error": why})),
-                }
-            }
-            ("/api/apply", true) => {
-                let applied = super::apply::apply(&review.out, &review.cache_dir);
-                let reloaded = review.reload();
-                match (applied, reloaded) {
-                    (Ok(a), Ok(())) => respond_json(req, 200, &json!({"ok": true, "applied": a})),
-                    (Err(e), _) => respond_json(req, 500, &json!({"error": format!("{e:#}")})),
-                    (_, Err(e)) => respond_json(req, 500, &json!({"error": format!("{e:#}")})),
-                }
-            }
-            _ => respond(req, 404, "text/plain", "no-store", b"not found".to_vec()),
-        }
+pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) {
+    for (req, reply) in http::requests(listener) {
+        // A client that went away is no error of ours.
+        let _ = reply.send(answer(&req, guard, review));
     }
-    Ok(())
+}
+
+fn answer(req: &Request, guard: &Guard, review: &mut Review) -> Response {
+    let (path, q) = req
+        .target
+        .split_once('?')
+        .unwrap_or((req.target.as_str(), ""));
+    let changes = path.starts_with("/api/") && !matches!(path, "/api/view" | "/api/faces");
+    let checked = guard.check(
+        &req.method,
+        req.header("Host"),
+        req.header("Origin"),
+        req.header("X-Review-Token"),
+        query(q, "t").as_deref(),
+        changes,
+    );
+    if let Err((status, why)) = checked {
+        return respond(status, "text/plain; charset=utf-8", "no-store", why.into());
+    }
+    match path {
+        "/" => respond(200, "text/html; charset=utf-8", "no-store", PAGE.into()),
+        "/thumb" => {
+            let thumb = query(q, "f")
+                .and_then(|f| model::parse_face_id(&f))
+                .map(|k| review.thumb(&k));
+            match thumb {
+                Some(Ok(Some(jpeg))) => respond(
+                    200,
+                    "image/jpeg",
+                    // A face's key is its photo's content hash: its thumbnail never changes.
+                    "private, max-age=31536000, immutable",
+                    jpeg,
+                ),
+                Some(Err(e)) => respond_json(500, &json!({"error": format!("{e:#}")})),
+                _ => respond(404, "text/plain", "no-store", b"no such face".to_vec()),
+            }
+        }
+        "/api/view" => respond_json(200, &view_json(review, q)),
+        "/api/faces" => match faces_json(review, q) {
+            Some(body) => respond_json(200, &body),
+            None => respond_json(404, &json!({"error": "no such person or group"})),
+        },
+        "/api/action" => {
+            let action = serde_json::from_slice::<Action>(&req.body).map_err(|e| e.to_string());
+            match action.map(|a| review.act(&a).map_err(|e| format!("{e:#}"))) {
+                Ok(Ok(message)) => respond_json(200, &json!({"ok": true, "message": message})),
+                Ok(Err(why)) | Err(why) => respond_json(400, &json!({"error": why})),
+            }
+        }
+        "/api/apply" => {
+            let applied = super::apply::apply(&review.out, &review.cache_dir);
+            let reloaded = review.reload();
+            match (applied, reloaded) {
+                (Ok(a), Ok(())) => respond_json(200, &json!({"ok": true, "applied": a})),
+                (Err(e), _) => respond_json(500, &json!({"error": format!("{e:#}")})),
+                (_, Err(e)) => respond_json(500, &json!({"error": format!("{e:#}")})),
+            }
+        }
+        _ => respond(404, "text/plain", "no-store", b"not found".to_vec()),
+    }
 }
 
 fn number(q: &str, key: &str, default: usize) -> usize {
@@ -365,18 +337,17 @@ mod tests {
             token: "abc".into(),
         };
         let host = Some("127.0.0.1:4321");
-        let get = Method::Get;
-        let post = Method::Post;
-        assert!(g.check(&get, host, None, None, Some("abc"), false).is_ok());
+        let (get, post) = ("GET", "POST");
+        assert!(g.check(get, host, None, None, Some("abc"), false).is_ok());
         assert!(g
-            .check(&get, Some("localhost:4321"), None, Some("abc"), None, false)
+            .check(get, Some("localhost:4321"), None, Some("abc"), None, false)
             .is_ok());
         assert_eq!(
-            g.check(&get, host, None, None, None, false).unwrap_err().0,
+            g.check(get, host, None, None, None, false).unwrap_err().0,
             403
         );
         assert_eq!(
-            g.check(&get, host, None, None, Some("abd"), false)
+            g.check(get, host, None, None, Some("abd"), false)
                 .unwrap_err()
                 .0,
             403
@@ -384,7 +355,7 @@ mod tests {
         // DNS rebinding: the right token under a foreign name is still refused.
         for foreign in [Some("evil.example:4321"), Some("127.0.0.1:80"), None] {
             assert_eq!(
-                g.check(&get, foreign, None, None, Some("abc"), false)
+                g.check(get, foreign, None, None, Some("abc"), false)
                     .unwrap_err()
                     .0,
                 403
@@ -393,7 +364,7 @@ mod tests {
         // A change: POST, token in the header (not the URL), local origin.
         assert!(g
             .check(
-                &post,
+                post,
                 host,
                 Some("http://127.0.0.1:4321"),
                 Some("abc"),
@@ -402,20 +373,20 @@ mod tests {
             )
             .is_ok());
         assert_eq!(
-            g.check(&get, host, None, Some("abc"), None, true)
+            g.check(get, host, None, Some("abc"), None, true)
                 .unwrap_err()
                 .0,
             405
         );
         assert_eq!(
-            g.check(&post, host, None, None, Some("abc"), true)
+            g.check(post, host, None, None, Some("abc"), true)
                 .unwrap_err()
                 .0,
             403
         );
         assert_eq!(
             g.check(
-                &post,
+                post,
                 host,
                 Some("http://evil.example"),
                 Some("abc"),

@@ -150,11 +150,16 @@ impl Browser {
         while self.eval(js) != json!(true) {
             assert!(
                 start.elapsed() < Duration::from_secs(secs),
-                "waited {secs} s for `{js}`; page status: {}",
-                self.eval("document.getElementById('status') && document.getElementById('status').textContent")
+                "waited {secs} s for `{js}`; the page: {}",
+                self.eval("JSON.stringify({url: location.href, ready: document.readyState, status: document.getElementById('status') && document.getElementById('status').textContent, view: typeof view !== 'undefined' && view !== null, images: [...document.images].map(i => [i.complete, i.naturalWidth, performance.getEntriesByName(i.src).length])})")
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits until `js` is true and the page has no request in flight (`window.pending`).
+    pub fn wait_idle(&mut self, js: &str, secs: u64) {
+        self.wait_for(&format!("({js}) && window.pending === 0"), secs);
     }
 
     /// Types one key as a user would (keydown, char, keyup).

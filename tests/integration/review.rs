@@ -123,7 +123,7 @@ fn select_face(b: &mut Browser, card: &str, face: &str) {
         "document.querySelector('{card} button.open').click()"
     ));
     let tile = format!("document.querySelector('#detail-faces [data-face=\"{face}\"]')");
-    b.wait_for(&format!("{tile} !== null"), 20);
+    b.wait_idle(&format!("{tile} !== null"), 20);
     b.eval(&format!(
         "{tile}.click(); document.activeElement && document.activeElement.blur()"
     ));
@@ -160,7 +160,7 @@ fn the_page_names_splits_rejects_accepts_a_suggestion_merges_and_applies() {
         &o3,
     );
     b.press("s");
-    b.wait_for(
+    b.wait_idle(
         &format!("view.people.some(p => p.id !== {obama} && p.sample.includes('{o3}'))"),
         20,
     );
@@ -182,7 +182,7 @@ fn the_page_names_splits_rejects_accepts_a_suggestion_merges_and_applies() {
         "Input.dispatchKeyEvent",
         json!({"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}),
     );
-    b.wait_for(
+    b.wait_idle(
         &format!("view.people.some(p => p.id === {new} && p.name === 'Barack')"),
         20,
     );
@@ -199,7 +199,7 @@ fn the_page_names_splits_rejects_accepts_a_suggestion_merges_and_applies() {
     let suggested = format!(
         "view.groups.some(g => g.sample.includes('{o2}') && g.suggestion && g.suggestion.person === {new})"
     );
-    b.wait_for(&suggested, 20);
+    b.wait_idle(&suggested, 20);
     let shot = b.screenshot(true);
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("review-page.png");
     std::fs::write(&path, &shot).unwrap();
@@ -211,7 +211,7 @@ fn the_page_names_splits_rejects_accepts_a_suggestion_merges_and_applies() {
         "[...document.querySelectorAll('#groups .group')].find(c => c.querySelector('[src*=\"{}\"]')).querySelector('.yes').click()",
         &o2[..64]
     ));
-    b.wait_for(
+    b.wait_idle(
         &format!("view.people.find(p => p.id === {new}).sample.includes('{o2}')"),
         20,
     );
@@ -224,7 +224,7 @@ fn the_page_names_splits_rejects_accepts_a_suggestion_merges_and_applies() {
     }
     b.eval("document.activeElement && document.activeElement.blur()");
     b.press("m");
-    b.wait_for(&format!("!view.people.some(p => p.id === {obama})"), 20);
+    b.wait_idle(&format!("!view.people.some(p => p.id === {obama})"), 20);
 
     // Reject f2 from Franck's person with the button.
     select_face(
@@ -233,7 +233,7 @@ fn the_page_names_splits_rejects_accepts_a_suggestion_merges_and_applies() {
         &f2,
     );
     b.eval("document.getElementById('reject').click()");
-    b.wait_for(
+    b.wait_idle(
         &format!("!view.people.find(p => p.id === {franck}).sample.includes('{f2}')"),
         20,
     );

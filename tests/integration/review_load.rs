@@ -89,13 +89,13 @@ fn review_load_time_with_10000_faces() {
                 let n = (photo * FACES_PER_PHOTO + f) as u64;
                 let identity = n.wrapping_mul(7919) % IDENTITIES;
                 // Every 50th face is nobody like anyone: a group of its own.
-                let base = if n % 50 == 0 {
+                let base = if n.is_multiple_of(50) {
                     rng.unit(dim, 1.0)
                 } else {
                     bases[identity as usize].clone()
                 };
                 let noise = rng.unit(dim, 0.6);
-                if n % 50 != 0 && identity < PEOPLE {
+                if !n.is_multiple_of(50) && identity < PEOPLE {
                     assignments.push(((sha.clone(), f as u32), 1000 + identity as u32));
                 }
                 StoredFace {
