@@ -20,6 +20,15 @@ if ! command -v nix-instantiate >/dev/null; then
   fi
 fi
 nix-instantiate --parse flake.nix >/dev/null
+# The review page's tests drive Debian's chromium headless (DevTools protocol).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && [ -z "${CHROMIUM:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+  else
+    echo "chromium not found: install Debian's chromium (the review page's browser tests need it), or set CHROMIUM" >&2
+    exit 1
+  fi
+fi
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 # The fuzz crate is outside the workspace (cargo-fuzz needs nightly to run it): check that it

@@ -19,6 +19,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             json,
         } => commands::setup::run(config, *check, *all, *gpu, *json),
         Mode::People(p) => commands::people::run(config, p),
+        Mode::Review(r) => commands::review::run(r, &config.cache_dir),
         Mode::Organize(c) => {
             install_interrupt_handler();
             commands::organize::run(c, &config.cache_dir, config.verbose)

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 /// Sort a photo library into one folder per person, with face models that run on your machine.
 ///
@@ -59,7 +60,7 @@ pub struct GlobalArgs {
 }
 
 /// A face detection and embedding backend (`--face-backend`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum FaceBackend {
     /// YuNet + SFace on ONNX Runtime (MIT, Apache-2.0; the default)
     Yunet,
@@ -85,7 +86,7 @@ impl std::fmt::Display for FaceBackend {
 
 /// An ONNX Runtime execution provider (`--execution-provider`, `execution_provider` in the
 /// settings file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 pub enum ExecutionProvider {
     /// The best accelerator that works, else the CPU with a warning (= --gpu)
     Auto,
@@ -109,7 +110,9 @@ pub enum ExecutionProvider {
     DirectMl,
 }
 
-#[derive(Debug, Args)]
+/// Also recorded in OUT/manifest.json (`settings`, paths absolute), so that `review`'s Apply
+/// runs again with the settings that made OUT.
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct OrganizeArgs {
     /// The photo library to read (never modified)
     #[arg(short, long, value_name = "LIBRARY")]
@@ -231,6 +234,13 @@ pub enum Command {
     /// List, name, merge and correct the people found in an output directory. Decisions are
     /// kept in the cache and applied by every later run into that directory.
     People(PeopleArgs),
+
+    /// Serve a page on 127.0.0.1 to name and correct the people of OUT in a browser: faces
+    /// shown, unknown faces grouped, suggestions, merge, reject, split, hide; "Apply" organizes
+    /// OUT again with the settings that made it. Prints the page's address (with its token).
+    ///
+    /// Exit code 2 when it cannot start (OUT never organized, the cache missing, the port busy).
+    Review(ReviewArgs),
 
     /// Measure grouping quality on a labelled folder: LABELLED_DIR/<person>/<photos>; photos in
     /// sub-folders starting with `_` are distractors that must not become anyone. Prints
@@ -362,6 +372,21 @@ pub struct PeopleArgs {
     /// Print as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The output directory whose people to review
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Port on 127.0.0.1 [default: a free one]
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Open the page in the default browser (xdg-open / open)
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Subcommand)]

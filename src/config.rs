@@ -37,6 +37,7 @@ pub enum Mode {
         gpu: bool,
     },
     People(PeopleConfig),
+    Review(ReviewConfig),
     /// `eval`: an organize configuration over the labelled folder that never writes output.
     Eval {
         organize: Box<OrganizeConfig>,
@@ -74,6 +75,16 @@ pub struct PeopleConfig {
     pub collection: String,
     pub action: PeopleAction,
     pub json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewConfig {
+    /// The output directory, absolute.
+    pub output: PathBuf,
+    /// Its key in the store ([`canonical_key`]).
+    pub collection: String,
+    pub port: Option<u16>,
+    pub open: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +202,8 @@ pub struct OrganizeConfig {
     pub exclude: GlobSet,
     /// `-q`: no summary text; failed photos are listed on stderr instead.
     pub quiet: bool,
+    /// The arguments as given, paths made absolute: recorded in the manifest for `review`.
+    pub settings: crate::cli::OrganizeArgs,
 }
 
 /// The settings file (TOML): `--config FILE`, else `$PHOTO_ORGANIZER_CONFIG`, else the default
@@ -419,6 +432,13 @@ impl TryFrom<Cli> for Config {
                 gpu: args.gpu,
             },
             Some(Command::People(args)) => Mode::People(people_config(args)?),
+            Some(Command::Review(args)) => Mode::Review(ReviewConfig {
+                output: std::path::absolute(&args.output)
+                    .with_context(|| format!("cannot resolve {}", args.output.display()))?,
+                collection: canonical_key(&args.output),
+                port: args.port,
+                open: args.open,
+            }),
             Some(Command::Doctor(args)) => Mode::Doctor {
                 json: args.json,
                 runtime_candidates: runtime_candidates(&cache_dir, &Manifest::builtin(), {
@@ -563,12 +583,24 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
     })
 }
 
+/// The organize configuration of recorded arguments (a manifest's `settings`), with the
+/// settings file they name or the default one, as a fresh run would read it.
+pub fn organize_config_of(
+    args: crate::cli::OrganizeArgs,
+    cache_dir: &Path,
+    quiet: bool,
+) -> anyhow::Result<OrganizeConfig> {
+    let file = settings_file(args.config.as_deref())?;
+    organize_config(args, file, cache_dir, quiet)
+}
+
 fn organize_config(
     args: crate::cli::OrganizeArgs,
     settings: SettingsFile,
     cache_dir: &Path,
     quiet: bool,
 ) -> anyhow::Result<OrganizeConfig> {
+    let given = args.clone();
     let batch_size = args.batch_size.or(settings.recognition.batch_size);
     if let Some(n) = batch_size.filter(|n| !(1..=MAX_BATCH_SIZE).contains(n)) {
         bail!("--batch-size {n} (or batch_size in the settings file) must be between 1 and {MAX_BATCH_SIZE}");
@@ -743,6 +775,16 @@ fn organize_config(
     }
     let exclude = exclude_set(&args.exclude)?;
     let interactive = std::io::stderr().is_terminal();
+    let settings = crate::cli::OrganizeArgs {
+        source: Some(source.clone()),
+        output: Some(output.clone()),
+        known: known.clone(),
+        embedder_model: given.embedder_model.as_deref().map(absolute_or_same),
+        config: given.config.as_deref().map(absolute_or_same),
+        dry_run: false,
+        json: false,
+        ..given
+    };
     Ok(OrganizeConfig {
         source,
         output,
@@ -792,5 +834,10 @@ fn organize_config(
         collection,
         exclude,
         quiet,
+        settings,
     })
+}
+
+fn absolute_or_same(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }

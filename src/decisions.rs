@@ -27,6 +27,13 @@ pub enum DecisionsError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Merge(#[from] MergeConflict),
+    #[error("cannot rename {from} to {to} (check that the output directory is writable)")]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot write {path} (check that the output directory is writable)")]
     Write {
         path: PathBuf,
@@ -299,6 +306,98 @@ pub fn set_name(
 ) -> Result<(), DecisionsError> {
     cache.set_name(collection, id, Some(name))?;
     save(cache, collection)
+}
+
+/// `people name` and the review page: names person `id` (the name already checked by
+/// [`check_name`]), records it, and renames their folder in OUT now when that replaces nothing
+/// (otherwise the next run fills the new one). Returns the folder.
+pub fn name_and_rename(
+    cache: &mut Cache,
+    collection: &str,
+    id: u32,
+    name: &str,
+) -> Result<PathBuf, DecisionsError> {
+    let old = cache
+        .people(collection)?
+        .into_iter()
+        .find(|(p, _)| *p == id)
+        .and_then(|(_, n)| n);
+    set_name(cache, collection, id, name)?;
+    let out = out_of(collection);
+    let from = out.join(crate::people::folder_name(id, old.as_deref()));
+    let to = out.join(crate::people::folder_name(id, Some(name)));
+    if from.is_dir() && !to.exists() {
+        fs::rename(&from, &to).map_err(|source| DecisionsError::Rename {
+            from,
+            to: to.clone(),
+            source,
+        })?;
+    }
+    Ok(to)
+}
+
+/// `people reject` and the review page's "not this person": `faces` are never put in
+/// `person` again (nor kept there now), and it is recorded.
+pub fn reject(
+    cache: &mut Cache,
+    collection: &str,
+    person: u32,
+    faces: &[FaceKey],
+) -> Result<(), DecisionsError> {
+    for face in faces {
+        cache.reject(collection, face, person)?;
+    }
+    save(cache, collection)
+}
+
+/// The review page's "this is X" (an unknown group given to a person, a suggestion accepted):
+/// each face is pinned to `person` as `people split` pins, and an earlier rejection of it from
+/// `person` is forgotten (the user has now said the opposite).
+pub fn give(
+    cache: &mut Cache,
+    collection: &str,
+    person: u32,
+    faces: &[FaceKey],
+) -> Result<(), DecisionsError> {
+    for face in faces {
+        cache.unreject(collection, face, person)?;
+        cache.pin(collection, face, person, None)?;
+    }
+    save(cache, collection)
+}
+
+/// Name of the hidden person that holds what the user marked "not a face" (an animal, a
+/// statue, a pattern): hidden, so it gets no folder and nothing is attached to it.
+pub const NOT_A_FACE: &str = "Not a face";
+
+/// The review page's "not a face / an animal": `faces` (each with the person it has now, if
+/// any) go to the hidden person [`NOT_A_FACE`], made on first use, as `people split` and
+/// `people hide` store it. Returns that person's id.
+pub fn not_a_face(
+    cache: &mut Cache,
+    collection: &str,
+    faces: &[(FaceKey, Option<u32>)],
+) -> Result<u32, DecisionsError> {
+    let hidden = cache.hidden(collection)?;
+    let existing = cache
+        .people(collection)?
+        .into_iter()
+        .find(|(id, name)| name.as_deref() == Some(NOT_A_FACE) && hidden.contains(id))
+        .map(|(id, _)| id);
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            let id = cache.new_person_id(collection)?;
+            cache.set_name(collection, id, Some(NOT_A_FACE))?;
+            cache.set_hidden(collection, id, true)?;
+            id
+        }
+    };
+    for (face, from) in faces {
+        cache.pin(collection, face, id, from.filter(|p| *p != id))?;
+    }
+    save(cache, collection)?;
+    Ok(id)
 }
 
 /// Removes person `id`'s name (their folder becomes `person_NNN` again) and records it.

@@ -41,6 +41,7 @@ pub mod plan;
 pub mod progress;
 pub mod python_bytes;
 pub mod report;
+pub mod review;
 pub mod rng;
 pub mod safe_fs;
 pub mod scan;

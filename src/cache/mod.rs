@@ -5,6 +5,7 @@
 //! batch, so a killed run keeps every batch it finished.
 
 mod migrations;
+mod review;
 
 use std::{
     path::{Path, PathBuf},
@@ -14,6 +15,7 @@ use std::{
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use migrations::MigrationError;
+pub use review::ReviewFace;
 
 pub const DB_NAME: &str = "library.sqlite";
 

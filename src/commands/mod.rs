@@ -8,6 +8,7 @@ pub mod eval;
 pub mod man;
 pub mod organize;
 pub mod people;
+pub mod review;
 pub mod setup;
 pub mod version;
 

@@ -1,7 +1,7 @@
 //! `photo_organizer people`: lists, names, merges and corrects the people of an output folder,
 //! in the cache ([`crate::cache`]); the next organize run applies the changes to the folders.
 
-use std::{io::Write, path::Path, process::ExitCode};
+use std::{io::Write, process::ExitCode};
 
 use anyhow::{bail, Context};
 
@@ -75,22 +75,8 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
         }
         PeopleAction::Name { id, name } => {
             require(*id)?;
-            let old = stats
-                .iter()
-                .find(|s| s.id == *id)
-                .and_then(|s| s.name.clone());
-            crate::decisions::set_name(&mut cache, &p.collection, *id, name)?;
-            // Rename the folder now, if that replaces nothing; otherwise the next run fills
-            // the new one.
-            let out = Path::new(&p.collection);
-            let from = out.join(crate::people::folder_name(*id, old.as_deref()));
-            let to = out.join(crate::people::folder_name(*id, Some(name)));
-            if from.is_dir() && !to.exists() {
-                std::fs::rename(&from, &to).with_context(|| {
-                    format!("cannot rename {} to {}", from.display(), to.display())
-                })?;
-            }
-            eprintln!("person {id} is now {name:?} (folder {})", to.display());
+            let folder = crate::decisions::name_and_rename(&mut cache, &p.collection, *id, name)?;
+            eprintln!("person {id} is now {name:?} (folder {})", folder.display());
         }
         PeopleAction::Split { id, photos } => {
             require(*id)?;
@@ -161,10 +147,8 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                     photo.display()
                 ),
             };
-            for f in &faces {
-                cache.reject(&p.collection, &(sha.clone(), *f), *id)?;
-            }
-            crate::decisions::save(&cache, &p.collection)?;
+            let keys: Vec<_> = faces.iter().map(|f| (sha.clone(), *f)).collect();
+            crate::decisions::reject(&mut cache, &p.collection, *id, &keys)?;
             eprintln!(
                 "face(s) {faces:?} of {} will not be put in person {id} again; re-run to update the folders",
                 photo.display()

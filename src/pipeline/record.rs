@@ -255,6 +255,7 @@ pub fn write_outputs(
         photos: photo_entries,
         errors: errors.to_vec(),
         left_in_place: left_in_place.to_vec(),
+        settings: c.settings.clone(),
     };
     write_manifest(&c.output, &manifest)
         .with_context(|| format!("cannot write the manifest in {}", c.output.display()))?;

@@ -141,6 +141,8 @@ pub struct Manifest {
     pub errors: Vec<PhotoError>,
     /// Earlier placements left as they are, each with the reason.
     pub left_in_place: Vec<crate::sync::LeftInPlace>,
+    /// The run's arguments (paths absolute): `review`'s Apply runs again with them.
+    pub settings: crate::cli::OrganizeArgs,
 }
 
 /// Writes `OUT/manifest.json` atomically ([`crate::safe_fs::write_atomic`]): a reader never

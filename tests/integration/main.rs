@@ -4,6 +4,7 @@
 mod animals;
 mod attach;
 mod backends;
+mod browser;
 mod cli;
 mod devices;
 #[cfg(feature = "facenet")]
@@ -14,6 +15,8 @@ mod incremental;
 mod limits;
 mod organize;
 mod quality;
+mod review;
+mod review_load;
 mod robustness;
 mod safety;
 mod scaled;

@@ -1,0 +1,419 @@
+//! The review page's HTTP side: one thread answering on 127.0.0.1, the page (embedded in the
+//! binary, no external asset), its JSON API and the faces' stored thumbnails. Every request
+//! needs the random token (query `t` or header `X-Review-Token`) and a Host of
+//! `127.0.0.1:PORT` or `localhost:PORT` (against DNS rebinding); a change needs POST with the
+//! token in the header and, when the browser sends one, a local Origin.
+
+use std::net::TcpListener;
+
+use serde_json::{json, Value};
+
+use super::{
+    http::{self, Request, Response},
+    model, Action, Review,
+};
+
+const PAGE: &str = include_str!("page.html");
+
+/// The page's own script and styles are inline; nothing else may load or be reached.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Most items one API page returns.
+const MAX_PAGE: usize = 500;
+
+/// Whom a request must come from.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub port: u16,
+    pub token: String,
+}
+
+/// Why a request is refused: status and reason.
+type Refusal = (u16, &'static str);
+
+impl Guard {
+    /// A guard with a fresh 128-bit token from the operating system's generator.
+    pub fn new(port: u16) -> std::io::Result<Self> {
+        let mut bytes = [0u8; 16];
+        getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Guard { port, token })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/?t={}", self.port, self.token)
+    }
+
+    fn host_ok(&self, host: Option<&str>) -> bool {
+        let p = self.port;
+        host.is_some_and(|h| h == format!("127.0.0.1:{p}") || h == format!("localhost:{p}"))
+    }
+
+    fn origin_ok(&self, origin: Option<&str>) -> bool {
+        let p = self.port;
+        origin.is_none_or(|o| {
+            o == format!("http://127.0.0.1:{p}") || o == format!("http://localhost:{p}")
+        })
+    }
+
+    /// Checks Host, token, method and Origin; `Ok` when the request may go on.
+    pub fn check(
+        &self,
+        method: &str,
+        host: Option<&str>,
+        origin: Option<&str>,
+        header_token: Option<&str>,
+        query_token: Option<&str>,
+        changes: bool,
+    ) -> Result<(), Refusal> {
+        if !self.host_ok(host) {
+            return Err((
+                403,
+                "this page answers only to 127.0.0.1 or localhost with its port",
+            ));
+        }
+        let token = if changes {
+            header_token
+        } else {
+            header_token.or(query_token)
+        };
+        if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes())) {
+            return Err((
+                403,
+                "missing or wrong token: open the address `review` printed",
+            ));
+        }
+        if changes && method != "POST" {
+            return Err((405, "changes need POST"));
+        }
+        if changes && !self.origin_ok(origin) {
+            return Err((403, "a change must come from the review page itself"));
+        }
+        Ok(())
+    }
+}
+
+/// Compares without stopping at the first difference, so timing says nothing of the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Binds 127.0.0.1:`port` (0: a free one).
+pub fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+}
+
+/// The value of `key` in a query string, percent-decoded.
+fn query(q: &str, key: &str) -> Option<String> {
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| percent_decode(v))
+}
+
+/// `%XX` escapes decoded (and `+` as a space); anything malformed is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn respond(status: u16, content_type: &str, cache: &str, body: Vec<u8>) -> Response {
+    let headers = [
+        ("Content-Type", content_type),
+        ("Cache-Control", cache),
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+    ];
+    Response {
+        status,
+        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        body,
+    }
+}
+
+fn respond_json(status: u16, value: &Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    respond(status, "application/json", "no-store", body)
+}
+
+/// Answers requests until the process is stopped.
+pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) {
+    for (req, reply) in http::requests(listener) {
+        // A client that went away is no error of ours.
+        let _ = reply.send(answer(&req, guard, review));
+    }
+}
+
+fn answer(req: &Request, guard: &Guard, review: &mut Review) -> Response {
+    let (path, q) = req
+        .target
+        .split_once('?')
+        .unwrap_or((req.target.as_str(), ""));
+    let changes = path.starts_with("/api/") && !matches!(path, "/api/view" | "/api/faces");
+    let checked = guard.check(
+        &req.method,
+        req.header("Host"),
+        req.header("Origin"),
+        req.header("X-Review-Token"),
+        query(q, "t").as_deref(),
+        changes,
+    );
+    if let Err((status, why)) = checked {
+        return respond(status, "text/plain; charset=utf-8", "no-store", why.into());
+    }
+    match path {
+        "/" => respond(200, "text/html; charset=utf-8", "no-store", PAGE.into()),
+        "/thumb" => {
+            let thumb = query(q, "f")
+                .and_then(|f| model::parse_face_id(&f))
+                .map(|k| review.thumb(&k));
+            match thumb {
+                Some(Ok(Some(jpeg))) => respond(
+                    200,
+                    "image/jpeg",
+                    // A face's key is its photo's content hash: its thumbnail never changes.
+                    "private, max-age=31536000, immutable",
+                    jpeg,
+                ),
+                Some(Err(e)) => respond_json(500, &json!({"error": format!("{e:#}")})),
+                _ => respond(404, "text/plain", "no-store", b"no such face".to_vec()),
+            }
+        }
+        "/api/view" => respond_json(200, &view_json(review, q)),
+        "/api/faces" => match faces_json(review, q) {
+            Some(body) => respond_json(200, &body),
+            None => respond_json(404, &json!({"error": "no such person or group"})),
+        },
+        "/api/action" => {
+            let action = serde_json::from_slice::<Action>(&req.body).map_err(|e| e.to_string());
+            match action.map(|a| review.act(&a).map_err(|e| format!("{e:#}"))) {
+                Ok(Ok(message)) => respond_json(200, &json!({"ok": true, "message": message})),
+                Ok(Err(why)) | Err(why) => respond_json(400, &json!({"error": why})),
+            }
+        }
+        "/api/apply" => {
+            let applied = super::apply::apply(&review.out, &review.cache_dir);
+            let reloaded = review.reload();
+            match (applied, reloaded) {
+                (Ok(a), Ok(())) => respond_json(200, &json!({"ok": true, "applied": a})),
+                (Err(e), _) => respond_json(500, &json!({"error": format!("{e:#}")})),
+                (_, Err(e)) => respond_json(500, &json!({"error": format!("{e:#}")})),
+            }
+        }
+        _ => respond(404, "text/plain", "no-store", b"not found".to_vec()),
+    }
+}
+
+fn number(q: &str, key: &str, default: usize) -> usize {
+    query(q, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ids(review: &Review, faces: &[usize]) -> Vec<String> {
+    faces
+        .iter()
+        .map(|&i| model::face_id(&review.faces[i].key))
+        .collect()
+}
+
+/// People (all, each with a few faces), the first page of unknown groups, and counts.
+fn view_json(review: &Review, q: &str) -> Value {
+    let v = &review.view;
+    let sample = number(q, "sample", 8).min(64);
+    let offset = number(q, "groups_offset", 0);
+    let limit = number(q, "groups_limit", 60).min(MAX_PAGE);
+    let people: Vec<Value> = v
+        .people
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "name": p.name,
+                "hidden": p.hidden,
+                "folder": crate::people::folder_name(p.id, p.name.as_deref()),
+                "count": p.faces.len(),
+                "sample": ids(review, &p.faces[..p.faces.len().min(sample)]),
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = v
+        .groups
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(limit)
+        .map(|(i, g)| {
+            json!({
+                "index": i,
+                "count": g.faces.len(),
+                "sample": ids(review, &g.faces[..g.faces.len().min(sample)]),
+                "suggestion": g.suggestion.as_ref().map(|s| json!({
+                    "person": s.person,
+                    "name": review.names.get(&s.person).cloned().flatten(),
+                    "similarity": s.similarity,
+                })),
+            })
+        })
+        .collect();
+    json!({
+        "out": review.out,
+        "faces": review.faces.len(),
+        "people": people,
+        "groups": groups,
+        "groups_total": v.groups.len(),
+        "unknown_faces": v.groups.iter().map(|g| g.faces.len()).sum::<usize>(),
+        "animals": v.animals.len(),
+        "note": review.restore_note,
+    })
+}
+
+/// One page of the faces of a person (`person=ID`), a group (`group=N`) or the animals.
+fn faces_json(review: &Review, q: &str) -> Option<Value> {
+    let v = &review.view;
+    let faces: &[usize] = if let Some(id) = query(q, "person").and_then(|p| p.parse::<u32>().ok()) {
+        &v.people.iter().find(|p| p.id == id)?.faces
+    } else if let Some(g) = query(q, "group").and_then(|g| g.parse::<usize>().ok()) {
+        &v.groups.get(g)?.faces
+    } else if query(q, "animals").is_some() {
+        &v.animals
+    } else {
+        return None;
+    };
+    let offset = number(q, "offset", 0).min(faces.len());
+    let limit = number(q, "limit", 200).min(MAX_PAGE);
+    let end = (offset + limit).min(faces.len());
+    Some(json!({
+        "total": faces.len(),
+        "offset": offset,
+        "faces": ids(review, &faces[offset..end]),
+    }))
+}
+
+/// Opens `url` in the desktop's browser; a failure is only a warning.
+pub fn open_browser(url: &str) -> std::io::Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_hosts_with_the_token_pass_and_changes_need_post_from_the_page() {
+        let g = Guard {
+            port: 4321,
+            token: "abc".into(),
+        };
+        let host = Some("127.0.0.1:4321");
+        let (get, post) = ("GET", "POST");
+        assert!(g.check(get, host, None, None, Some("abc"), false).is_ok());
+        assert!(g
+            .check(get, Some("localhost:4321"), None, Some("abc"), None, false)
+            .is_ok());
+        assert_eq!(
+            g.check(get, host, None, None, None, false).unwrap_err().0,
+            403
+        );
+        assert_eq!(
+            g.check(get, host, None, None, Some("abd"), false)
+                .unwrap_err()
+                .0,
+            403
+        );
+        // DNS rebinding: the right token under a foreign name is still refused.
+        for foreign in [Some("evil.example:4321"), Some("127.0.0.1:80"), None] {
+            assert_eq!(
+                g.check(get, foreign, None, None, Some("abc"), false)
+                    .unwrap_err()
+                    .0,
+                403
+            );
+        }
+        // A change: POST, token in the header (not the URL), local origin.
+        assert!(g
+            .check(
+                post,
+                host,
+                Some("http://127.0.0.1:4321"),
+                Some("abc"),
+                None,
+                true
+            )
+            .is_ok());
+        assert_eq!(
+            g.check(get, host, None, Some("abc"), None, true)
+                .unwrap_err()
+                .0,
+            405
+        );
+        assert_eq!(
+            g.check(post, host, None, None, Some("abc"), true)
+                .unwrap_err()
+                .0,
+            403
+        );
+        assert_eq!(
+            g.check(
+                post,
+                host,
+                Some("http://evil.example"),
+                Some("abc"),
+                None,
+                true
+            )
+            .unwrap_err()
+            .0,
+            403
+        );
+    }
+
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let (a, b) = (Guard::new(1).unwrap(), Guard::new(1).unwrap());
+        assert_eq!(a.token.len(), 32);
+        assert_ne!(a.token, b.token);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(query("t=ab&f=12%3A3", "f").as_deref(), Some("12:3"));
+        assert_eq!(query("f=a%2", "f").as_deref(), Some("a%2"));
+        assert_eq!(query("f=%zz+x", "f").as_deref(), Some("%zz x"));
+        assert_eq!(query("t=ab", "f"), None);
+    }
+}
