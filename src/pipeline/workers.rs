@@ -401,9 +401,12 @@ mod tests {
         });
         Prepared {
             detect: rgb.clone(),
+            full: rgb.dimensions(),
             rgb,
+            rgb_scale: 1.0,
             detect_scale: 1.0,
             exif: Default::default(),
+            hires: None,
         }
     }
 
