@@ -68,8 +68,9 @@ pub enum DecodeError {
     RawWithoutPreview,
 }
 
-/// Reads and decodes one photo; camera RAW files by their embedded JPEG preview.
-pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+/// A photo's bytes, refused before reading when the file is over `limits.max_file_bytes`, and
+/// whether it is a camera RAW file (by its extension).
+pub fn read_photo(path: &Path, limits: &DecodeLimits) -> Result<(Vec<u8>, bool), DecodeError> {
     let size = std::fs::metadata(path).map_err(DecodeError::Io)?.len();
     if size > limits.max_file_bytes {
         return Err(DecodeError::FileTooLarge {
@@ -82,6 +83,12 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, D
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| crate::scan::RAW_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    Ok((bytes, is_raw))
+}
+
+/// Reads and decodes one photo; camera RAW files by their embedded JPEG preview.
+pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, DecodeError> {
+    let (bytes, is_raw) = read_photo(path, limits)?;
     if is_raw {
         return decode_raw(&bytes, limits);
     }

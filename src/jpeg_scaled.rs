@@ -118,18 +118,7 @@ pub struct HiRes {
 
 /// Reads and decodes one photo, scaled when it is a JPEG large enough; see the module docs.
 pub fn decode_file_scaled(path: &Path, limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
-    let size = std::fs::metadata(path).map_err(DecodeError::Io)?.len();
-    if size > limits.max_file_bytes {
-        return Err(DecodeError::FileTooLarge {
-            size,
-            max: limits.max_file_bytes,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
-    let is_raw = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| crate::scan::RAW_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    let (bytes, is_raw) = crate::decode::read_photo(path, limits)?;
     let unscaled = |decoded: crate::decode::DecodedImage| Decoded {
         full: decoded.rgb.dimensions(),
         rgb: decoded.rgb,
