@@ -269,39 +269,71 @@ impl HiRes {
         Some(pick)
     }
 
-    /// Decodes the photo once at `scale` and keeps each of `rects` (photo pixels, oriented):
-    /// the regions, oriented, in order; `None` when the decode fails (the faces are then
-    /// aligned from the first decode).
+    /// Decodes the photo once at `scale`, only the rectangle around all of `rects` (photo
+    /// pixels, oriented; [`crate::jpeg_crop`]), and keeps each of them: the regions, oriented,
+    /// in order; `None` when the decode fails (the faces are then aligned from the first
+    /// decode).
     pub fn regions(&self, scale: ScalingFactor, rects: &[[f32; 4]]) -> Option<Vec<Region>> {
-        let stored = decode_at(&self.bytes, scale)?;
-        let oriented = if matches!(self.orientation, 5..=8) {
-            (stored.height(), stored.width())
-        } else {
-            stored.dimensions()
-        };
-        let full_w = if matches!(self.orientation, 5..=8) {
-            self.stored.1
-        } else {
-            self.stored.0
-        };
-        let s = oriented.0 as f32 / full_w as f32;
+        let turned = matches!(self.orientation, 5..=8);
+        let scaled = (
+            scale.scale(self.stored.0 as usize) as u32,
+            scale.scale(self.stored.1 as usize) as u32,
+        );
+        let oriented = if turned { (scaled.1, scaled.0) } else { scaled };
+        let s = oriented.0 as f32 / if turned { self.stored.1 } else { self.stored.0 } as f32;
+        let wanted: Vec<([u32; 4], [u32; 4])> = rects
+            .iter()
+            .map(|r| {
+                let clamp = |v: f32, max: u32| ((v * s).max(0.0) as u32).min(max);
+                let (x0, y0) = (
+                    clamp(r[0].floor(), oriented.0),
+                    clamp(r[1].floor(), oriented.1),
+                );
+                let rect = [
+                    x0,
+                    y0,
+                    clamp(r[2].ceil(), oriented.0).max(x0 + 1),
+                    clamp(r[3].ceil(), oriented.1).max(y0 + 1),
+                ];
+                (rect, oriented_to_stored(rect, oriented, self.orientation))
+            })
+            .collect();
+        let union = wanted.iter().fold([u32::MAX, u32::MAX, 0, 0], |u, (_, r)| {
+            [
+                u[0].min(r[0]),
+                u[1].min(r[1]),
+                u[2].max(r[2]),
+                u[3].max(r[3]),
+            ]
+        });
+        // Chroma upsampling treats a crop's border as the image's: a margin keeps it away.
+        let m = CROP_MARGIN;
+        let around = [
+            union[0].saturating_sub(m),
+            union[1].saturating_sub(m),
+            union[2] + m,
+            union[3] + m,
+        ];
+        let crop = crate::jpeg_crop::decode_crop(&self.bytes, scale, around).or_else(|| {
+            decode_at(&self.bytes, scale).map(|rgb| crate::jpeg_crop::Crop { rgb, x: 0, y: 0 })
+        })?;
+        let (cw, ch) = crop.rgb.dimensions();
         Some(
-            rects
-                .iter()
-                .map(|r| {
-                    let clamp = |v: f32, max: u32| ((v * s).max(0.0) as u32).min(max);
-                    let rect = [
-                        clamp(r[0].floor(), oriented.0),
-                        clamp(r[1].floor(), oriented.1),
-                        clamp(r[2].ceil(), oriented.0).max(clamp(r[0].floor(), oriented.0) + 1),
-                        clamp(r[3].ceil(), oriented.1).max(clamp(r[1].floor(), oriented.1) + 1),
-                    ];
-                    let [x0, y0, x1, y1] = oriented_to_stored(rect, oriented, self.orientation);
-                    let (x1, y1) = (x1.min(stored.width()), y1.min(stored.height()));
-                    let crop =
-                        image::imageops::crop_imm(&stored, x0, y0, x1 - x0, y1 - y0).to_image();
+            wanted
+                .into_iter()
+                .map(|(rect, [x0, y0, x1, y1])| {
+                    let (x0, y0) = (
+                        x0.saturating_sub(crop.x).min(cw),
+                        y0.saturating_sub(crop.y).min(ch),
+                    );
+                    let (x1, y1) = (
+                        (x1 - crop.x.min(x1)).min(cw).max(x0),
+                        (y1 - crop.y.min(y1)).min(ch).max(y0),
+                    );
+                    let part =
+                        image::imageops::crop_imm(&crop.rgb, x0, y0, x1 - x0, y1 - y0).to_image();
                     Region {
-                        rgb: orient(crop, self.orientation),
+                        rgb: orient(part, self.orientation),
                         scale: s,
                         origin: [rect[0] as f32 / s, rect[1] as f32 / s],
                     }
@@ -310,6 +342,10 @@ impl HiRes {
         )
     }
 }
+
+/// Scaled pixels decoded around the faces' regions beyond what they need (two iMCU rows of
+/// 4:2:0 at full size).
+const CROP_MARGIN: u32 = 16;
 
 #[cfg(test)]
 mod tests {
@@ -365,6 +401,31 @@ mod tests {
             )
             .to_image();
             assert!(orient(crop, o) == expected, "orientation {o}");
+        }
+    }
+
+    #[test]
+    fn face_regions_match_a_whole_decode_in_every_orientation() {
+        let bytes = crate::jpeg_crop::tests::noisy_jpeg(640, 480);
+        let whole = decode_at(&bytes, ScalingFactor::ONE).unwrap();
+        for o in 1..=8 {
+            let hires = HiRes {
+                bytes: bytes.clone(),
+                stored: (640, 480),
+                orientation: o,
+                scale: ScalingFactor::ONE_QUARTER,
+            };
+            let oriented = orient(whole.clone(), o);
+            let rects = [[30.2, 41.7, 130.9, 160.1], [300.0, 200.5, 420.0, 330.0]];
+            let regions = hires.regions(ScalingFactor::ONE, &rects).unwrap();
+            for (r, region) in rects.iter().zip(&regions) {
+                let [x0, y0] = region.origin.map(|v| v as u32);
+                assert_eq!([x0, y0], [r[0] as u32, r[1] as u32], "orientation {o}");
+                let (w, h) = region.rgb.dimensions();
+                let expected = image::imageops::crop_imm(&oriented, x0, y0, w, h).to_image();
+                assert!(region.rgb == expected, "orientation {o}, rect {r:?}");
+                assert_eq!((w, h), (r[2].ceil() as u32 - x0, r[3].ceil() as u32 - y0));
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod faces;
 pub mod fuzzing;
 pub mod gpu_libs;
 pub mod heif;
+pub mod jpeg_crop;
 pub mod jpeg_scaled;
 pub mod lock;
 pub mod models;
