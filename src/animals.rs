@@ -4,7 +4,8 @@
 //! `setup`), gives them far lower scores than people's faces when it sees the face with
 //! context around it. So each face the detector found with a score below
 //! [`CHECK_BELOW_SCORE`] is cut out with [`CONTEXT`] box sides around it, the crops are laid
-//! out as tiles of one square [`MOSAIC`] (one RetinaFace run a photo), and a face whose tile
+//! out as tiles of one mosaic of up to [`GRID`] x [`GRID`] tiles (one RetinaFace run a photo, on
+//! only as many tiles as there are faces to check), and a face whose tile
 //! gets no RetinaFace face of at least [`HUMAN_MIN_SCORE`] near its middle is marked `animal`:
 //! it never starts or joins a person. Measured on real photos (docs/QUALITY.md): dogs' faces
 //! YuNet found scored 0.15-0.72 in their tiles, people's 0.98 or more. It is a face-or-not
@@ -52,9 +53,14 @@ pub fn tile_origin(k: usize) -> (u32, u32) {
 }
 
 /// The mosaic of up to `GRID * GRID` faces of `photo` (boxes in its pixels): each crop a
-/// square of [`CONTEXT`] box sides around the face, padded black outside the photo.
+/// square of [`CONTEXT`] box sides around the face, padded black outside the photo, in rows of
+/// [`GRID`] tiles, the mosaic no larger than its faces need (one face: one tile). The second
+/// detector's cost grows with the mosaic's area: one face checked on a full 640x640 mosaic
+/// cost 16 times the work of its tile.
 pub fn mosaic(photo: &RgbImage, faces: &[FaceBox]) -> RgbImage {
-    let mut out = RgbImage::new(MOSAIC, MOSAIC);
+    let n = faces.len().min((GRID * GRID) as usize) as u32;
+    let (cols, rows) = (n.clamp(1, GRID), n.div_ceil(GRID).max(1));
+    let mut out = RgbImage::new(cols * TILE, rows * TILE);
     let (w, h) = (photo.width() as i64, photo.height() as i64);
     for (k, f) in faces.iter().take((GRID * GRID) as usize).enumerate() {
         let [x0, y0, x1, y1] = f.bbox;
@@ -174,16 +180,20 @@ mod tests {
                 photo.put_pixel(x, y, image::Rgb([255, 255, 255]));
             }
         }
-        let faces = [face([200.0, 100.0, 240.0, 140.0], 0.8); 2];
+        let faces = [face([200.0, 100.0, 240.0, 140.0], 0.8); 6];
         let m = mosaic(&photo, &faces);
-        assert_eq!(m.dimensions(), (MOSAIC, MOSAIC));
-        for (ox, oy) in [tile_origin(0), tile_origin(1)] {
+        assert_eq!(m.dimensions(), (MOSAIC, 2 * TILE), "two rows for six faces");
+        for (ox, oy) in (0..6).map(tile_origin) {
             assert_eq!(m.get_pixel(ox + 80, oy + 80).0, [255, 255, 255]);
             assert_eq!(m.get_pixel(ox + 10, oy + 10).0, [0, 0, 0]);
         }
-        assert_eq!(m.get_pixel(tile_origin(2).0 + 80, 80).0, [0, 0, 0]);
+        assert_eq!(m.get_pixel(tile_origin(6).0 + 80, TILE + 80).0, [0, 0, 0]);
+        assert_eq!(mosaic(&photo, &faces[..2]).dimensions(), (2 * TILE, TILE));
+        let all = [faces[0]; 20];
+        assert_eq!(mosaic(&photo, &all).dimensions(), (MOSAIC, MOSAIC));
         // A face at the photo's edge is padded, not shifted.
         let edge = mosaic(&photo, &[face([0.0, 0.0, 40.0, 40.0], 0.8)]);
+        assert_eq!(edge.dimensions(), (TILE, TILE));
         assert_eq!(edge.get_pixel(10, 10).0, [0, 0, 0]);
     }
 }

@@ -333,7 +333,7 @@ impl FaceBackend for TractBackend {
             return Ok(Some(Vec::new()));
         }
         // The plan is built for 640x640, the size every input is fitted to.
-        let (input, scale) = retinaface::input(mosaic);
+        let (input, scale) = retinaface::input(mosaic, yunet::Canvas::Square);
         let size = yunet::input_size(&input);
         let input: Tensor = input.into();
         let outputs = plan
