@@ -220,13 +220,16 @@ fn decode_pixels(
 /// followed by the End Of Image marker; a PNG must contain its IEND chunk near the end.
 pub(crate) fn is_truncated(format: ImageFormat, bytes: &[u8]) -> bool {
     match format {
-        ImageFormat::Jpeg => {
-            let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
-            match last_scan {
-                Some(at) => !bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
-                None => true,
+        // Truncated unless an end-of-image marker follows the last start-of-scan, i.e. the
+        // last EOI comes after the last SOS. Searched from the end (memchr's SIMD search):
+        // a whole file's byte-by-byte scan was 3% of a 12 MP photo's analysis.
+        ImageFormat::Jpeg => match memchr::memmem::rfind(bytes, &[0xFF, 0xD9]) {
+            Some(eoi) => {
+                memchr::memmem::find(&bytes[eoi..], &[0xFF, 0xDA]).is_some()
+                    || memchr::memmem::find(&bytes[..eoi], &[0xFF, 0xDA]).is_none()
             }
-        }
+            None => true,
+        },
         ImageFormat::Png => {
             let tail = &bytes[bytes.len().saturating_sub(1 << 16)..];
             !tail.windows(4).any(|w| w == b"IEND")
@@ -353,6 +356,37 @@ fn resize_triangle_body(rgb: &RgbImage, nw: u32, nh: u32) -> RgbImage {
 mod tests {
     use super::*;
     use image::imageops;
+
+    #[test]
+    fn a_jpeg_is_truncated_unless_an_end_marker_follows_its_last_scan() {
+        let main = jpeg_bytes(64, 48);
+        assert!(!is_truncated(ImageFormat::Jpeg, &main));
+        assert!(is_truncated(ImageFormat::Jpeg, &main[..main.len() / 2]));
+        assert!(is_truncated(ImageFormat::Jpeg, &main[..main.len() - 1]));
+        // Trailing bytes after the end marker (a phone's trailer) do not make it truncated.
+        let trailer = [&main[..], &[0u8, 1, 2, 3, 0xFF, 0x00][..]].concat();
+        assert!(!is_truncated(ImageFormat::Jpeg, &trailer));
+        // An EXIF-style thumbnail (a whole JPEG, with its own scan and end marker) in APP1 does
+        // not hide a main image cut in its scan.
+        let thumb = jpeg_bytes(8, 8);
+        let len = (thumb.len() + 2) as u16;
+        let with_thumb = [
+            &main[..2],
+            &[0xFF, 0xE1][..],
+            &len.to_be_bytes()[..],
+            &thumb[..],
+            &main[2..],
+        ]
+        .concat();
+        assert!(!is_truncated(ImageFormat::Jpeg, &with_thumb));
+        let cut = &with_thumb[..with_thumb.len() - 40];
+        assert!(is_truncated(ImageFormat::Jpeg, cut));
+        // Headers only: no scan at all.
+        let sos = main.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        assert!(is_truncated(ImageFormat::Jpeg, &main[..sos]));
+        let headers_and_end = [&main[..sos], &[0xFF, 0xD9][..]].concat();
+        assert!(is_truncated(ImageFormat::Jpeg, &headers_and_end));
+    }
 
     fn jpeg_bytes(w: u32, h: u32) -> Vec<u8> {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 128]));
