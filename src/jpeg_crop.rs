@@ -114,7 +114,7 @@ pub fn decode_crop(bytes: &[u8], scale: ScalingFactor, rect: [u32; 4]) -> Option
             bytes.len() as raw::size_t,
             pixels.as_mut_ptr(),
             (w * 3) as i32,
-            raw::TJPF_TJPF_RGB as i32,
+            raw::TJPF_TJPF_RGB,
         )
     };
     if status != 0 {
@@ -176,7 +176,7 @@ pub(crate) mod tests {
             // 4:2:0's iMCU is 16 px wide, 8 at 1/2.
             let step = scaled(16, scale);
             assert!(
-                crop.x <= rect[0] && rect[0] - crop.x < step && crop.x % step == 0,
+                crop.x <= rect[0] && rect[0] - crop.x < step && crop.x.is_multiple_of(step),
                 "left edge {}",
                 crop.x
             );
