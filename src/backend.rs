@@ -40,6 +40,12 @@ pub fn build_backend(c: &OrganizeConfig, threads: usize) -> anyhow::Result<Box<d
     }
 }
 
+/// Whether the backend the configuration asks for has a pet check when its model is there
+/// (ONNX Runtime and tract run RetinaFace; libtorch does not), known before it is started.
+pub fn checks_pets(c: &OrganizeConfig) -> bool {
+    !matches!(c.runtime, FaceRuntime::Torch { .. })
+}
+
 /// Only the default models on an unnamed device may quietly change runtime: the tract backend
 /// runs YuNet + SFace on the CPU and nothing else.
 fn may_fall_back_to_tract(c: &OrganizeConfig) -> bool {

@@ -7,11 +7,11 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use po_backend_api::{BackendInfo, DeviceRequest, FaceBackend};
+use po_backend_api::{BackendInfo, DeviceRequest};
 
 use crate::{
     animals,
-    backend::start_backend,
+    backend::{checks_pets, start_backend},
     cache::{Cache, StoredAnalysis},
     config::OrganizeConfig,
     faces::PREPROCESSING_VERSION,
@@ -103,44 +103,40 @@ pub fn analyse(
     }
 
     let mut work = Work::default();
-    let mut backends: Vec<Box<dyn FaceBackend>> = Vec::new();
-    let (workers, threads_each) = inference_plan(c.threads);
-    // Built by the workers themselves, while the first one already works.
-    let mut extra_workers = 0;
-    // A requested accelerator is checked even when the cache makes it unnecessary: a request
-    // that cannot be met is an error, never silently ignored.
-    if !todo.is_empty() || !unchecked.is_empty() || c.device != DeviceRequest::Cpu {
-        let b = start_backend(c, threads_each, progress)?;
-        let can_check = b.face_check_status().is_ok();
-        for (i, sha, a) in unchecked.drain(..) {
-            if can_check {
-                todo.push((i, sha));
-            } else {
-                of_item.insert(i, a);
-            }
+    let mut backend = None;
+    // Decided from the configuration, not from a started backend, so that decoding can start
+    // while the backend loads.
+    let can_check = c.face_check_ready && checks_pets(c);
+    for (i, sha, a) in unchecked.drain(..) {
+        if can_check {
+            todo.push((i, sha));
+        } else {
+            of_item.insert(i, a);
         }
-        // An accelerator gets one worker; on the CPU, more workers use the cores better.
-        if b.info().device.device == "cpu" {
-            extra_workers = workers.min(todo.len()).saturating_sub(1);
-        }
-        backends.push(b);
     }
     let cache_hits = of_item.len();
-    if !todo.is_empty() && !backends.is_empty() {
-        let (results, done) = run_workers(
+    if todo.is_empty() {
+        // A requested accelerator is checked even when the cache makes it unnecessary: a
+        // request that cannot be met is an error, never silently ignored.
+        if c.device != DeviceRequest::Cpu {
+            let (_, threads_each) = inference_plan(c.threads);
+            backend = Some(start_backend(c, threads_each, progress)?.info().clone());
+        }
+    } else {
+        let (results, done, info) = run_workers(
             &Todo {
                 photos: &todo,
                 items,
                 model_key,
             },
-            &mut backends,
-            (extra_workers, threads_each),
+            inference_plan(c.threads),
             cache,
             c,
             progress,
             verbose,
             stop,
         )?;
+        backend = Some(info);
         work = done;
         if stop.load(Ordering::Relaxed) {
             eprintln!(
@@ -166,6 +162,6 @@ pub fn analyse(
         duplicate_of,
         cache_hits,
         work,
-        backend: backends.first().map(|b| b.info().clone()),
+        backend,
     }))
 }

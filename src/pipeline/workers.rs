@@ -16,11 +16,11 @@ use std::{
 };
 
 use anyhow::Context;
-use po_backend_api::FaceBackend;
+use po_backend_api::{BackendInfo, FaceBackend};
 use rayon::prelude::*;
 
 use crate::{
-    backend::build_backend,
+    backend::{build_backend, start_backend},
     budget::{decode_cost, Budget},
     cache::{Cache, StoredAnalysis},
     config::OrganizeConfig,
@@ -151,21 +151,23 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// Per item index: its analysis, or why it has none.
 pub type Results = HashMap<usize, Result<StoredAnalysis, PhotoError>>;
 
-/// Decodes `todo` on a rayon pool and runs one inference worker per backend as photos arrive,
-/// plus `more` workers that first build a backend of their own (`threads_each` threads), while
-/// the others already work; this thread commits results to the cache every [`CACHE_BATCH`]
-/// photos or [`CACHE_INTERVAL`], before the photos are reported done.
+/// Decodes `todo` on a rayon pool while this thread starts the first backend
+/// ([`start_backend`], `threads_each` threads; its loading overlaps the first decodes), then
+/// runs an inference worker on it as photos arrive, plus, on the CPU, up to `workers - 1` more
+/// that first build a backend of their own while the first already works; this thread commits
+/// results to the cache every [`CACHE_BATCH`] photos or [`CACHE_INTERVAL`], before the photos
+/// are reported done. Returns what the first backend is. When it cannot start, the decoders
+/// are stopped and its error returned.
 #[allow(clippy::too_many_arguments)]
 pub fn run_workers(
     todo: &Todo,
-    backends: &mut [Box<dyn FaceBackend>],
-    (more, threads_each): (usize, usize),
+    (workers, threads_each): (usize, usize),
     cache: &mut Cache,
     c: &OrganizeConfig,
     progress: &dyn ProgressSink,
     verbose: bool,
     stop: &AtomicBool,
-) -> anyhow::Result<(Results, Work)> {
+) -> anyhow::Result<(Results, Work, BackendInfo)> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(c.threads)
         .build()
@@ -180,8 +182,14 @@ pub fn run_workers(
     let mut last_commit = Instant::now();
     // Bounded in count too: at most this many decoded photos wait for the inference workers,
     // enough for a worker's full batch (the memory budget still caps their bytes).
-    let max_batch = backends.iter().map(|b| b.max_batch()).max().unwrap_or(1);
+    let max_batch = c
+        .batch_size
+        .unwrap_or_else(|| c.device.largest_default_batch());
     let (tx, rx) = mpsc::sync_channel((c.threads * 2).max(max_batch + c.threads));
+    // Set when the first backend cannot start: the decoders stop.
+    let abandoned = AtomicBool::new(false);
+    let abandoned = &abandoned;
+    let mut info = None;
     // Shared by the workers; the one that finds this thread gone drops it, which stops the
     // decoders too.
     let decoded = Mutex::new(Some(rx));
@@ -192,7 +200,7 @@ pub fn run_workers(
         s.spawn(|| {
             pool.install(|| {
                 todo.photos.par_iter().for_each_with(tx, |tx, (i, _)| {
-                    if stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) || abandoned.load(Ordering::Relaxed) {
                         return;
                     }
                     let path = &items[*i].photo.path;
@@ -251,9 +259,28 @@ pub fn run_workers(
                 break;
             }
         };
-        for backend in backends.iter_mut() {
+        let mut first = match start_backend(c, threads_each, progress) {
+            Ok(b) => b,
+            Err(e) => {
+                abandoned.store(true, Ordering::Relaxed);
+                // Dropping the queue's receiver frees decoders blocked on a full queue.
+                decoded
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                return Err(e);
+            }
+        };
+        // An accelerator gets one worker; on the CPU, more workers use the cores better.
+        let more = if first.info().device.device == "cpu" {
+            workers.min(todo.photos.len()).saturating_sub(1)
+        } else {
+            0
+        };
+        info = Some(first.info().clone());
+        {
             let done_tx = done_tx.clone();
-            s.spawn(move || work_with(backend.as_mut(), done_tx));
+            s.spawn(move || work_with(first.as_mut(), done_tx));
         }
         for _ in 0..more {
             let done_tx = done_tx.clone();
@@ -315,7 +342,8 @@ pub fn run_workers(
     });
     progress.finish();
     outcome?;
-    Ok((results, work))
+    let info = info.expect("the first backend started, or its error was returned");
+    Ok((results, work, info))
 }
 
 #[cfg(test)]

@@ -182,7 +182,20 @@ pub enum DeviceRequest {
     Exactly(Provider),
 }
 
+/// Photos a batch on an accelerator when `--batch-size` is not given, where launch and copy
+/// costs per call dominate (the CPU's default is one: batches measured no faster there).
+pub const ACCELERATOR_BATCH: usize = 16;
+
 impl DeviceRequest {
+    /// The most photos a backend started for this request batches by default, before it is
+    /// known which device takes: what the decoders queue ahead of the inference workers.
+    pub fn largest_default_batch(self) -> usize {
+        match self {
+            DeviceRequest::Cpu | DeviceRequest::Exactly(Provider::Cpu) => 1,
+            _ => ACCELERATOR_BATCH,
+        }
+    }
+
     /// Whether the request may use an NVIDIA GPU (CUDA or TensorRT): then the GPU runtime and
     /// the CUDA libraries are looked for.
     pub fn wants_gpu(self) -> bool {

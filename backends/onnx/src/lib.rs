@@ -337,13 +337,14 @@ fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
 }
 
 /// Photos a batch when `--batch-size` is not given: on the CPU one, as batches measured no
-/// faster there (docs/PERFORMANCE.md); on an accelerator 16, where launch and copy costs per
-/// call dominate. TensorRT keeps one: its engines are built for the declared fixed shapes.
+/// faster there (docs/PERFORMANCE.md); on an accelerator [`po_backend_api::ACCELERATOR_BATCH`], where launch and
+/// copy costs per call dominate. TensorRT keeps one: its engines are built for the declared
+/// fixed shapes.
 pub fn batch_size_for(requested: Option<usize>, p: Provider) -> usize {
     match p {
         Provider::TensorRt => 1,
         Provider::Cpu => requested.unwrap_or(1),
-        _ => requested.unwrap_or(16),
+        _ => requested.unwrap_or(po_backend_api::ACCELERATOR_BATCH),
     }
     .max(1)
 }
