@@ -424,6 +424,23 @@ pub enum PeopleAction {
         #[arg(long)]
         face: Option<u32>,
     },
+    /// "This is person ID": put the face in PHOTO in person ID (an unknown face, or one of
+    /// someone else), for this and later runs
+    Give {
+        id: u32,
+        photo: PathBuf,
+        /// Which face of the photo (as numbered in manifest.json); default: its only face
+        #[arg(long)]
+        face: Option<u32>,
+    },
+    /// "Not a face" (a pet, a statue, a pattern): the face in PHOTO leaves its person and joins
+    /// none, for this and later runs (it is kept in the hidden person "Not a face")
+    NotAFace {
+        photo: PathBuf,
+        /// Which face of the photo (as numbered in manifest.json); default: its only face
+        #[arg(long)]
+        face: Option<u32>,
+    },
 }
 
 #[derive(Debug, Args)]

