@@ -8,15 +8,21 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use clap::ValueEnum;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use po_backend_api::{DetectOptions, DeviceOptions, DeviceRequest, Provider};
-use serde::Deserialize;
 
 use crate::{
-    cli::{Cli, Command, ExecutionProvider, FaceBackend},
+    cli::{Cli, Command, FaceBackend},
     models::{Manifest, Role},
 };
+
+mod people;
+mod settings;
+
+use people::people_config;
+pub use people::{PeopleAction, PeopleConfig, ReviewConfig};
+pub use settings::{default_settings_path, SettingsFile};
+use settings::{device_settings, settings_file};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -67,61 +73,6 @@ pub struct BenchConfig {
     /// `--batch-sizes` for the end-to-end runs, each `--rounds` times, alternated.
     pub batch_sizes: Vec<usize>,
     pub rounds: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct PeopleConfig {
-    /// The output directory, canonical: the key of its people in the store.
-    pub collection: String,
-    pub action: PeopleAction,
-    pub json: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct ReviewConfig {
-    /// The output directory, absolute.
-    pub output: PathBuf,
-    /// Its key in the store ([`canonical_key`]).
-    pub collection: String,
-    pub port: Option<u16>,
-    pub open: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeopleAction {
-    List,
-    Name {
-        id: u32,
-        name: String,
-    },
-    Unname {
-        id: u32,
-    },
-    Split {
-        id: u32,
-        photos: Vec<PathBuf>,
-    },
-    /// `hide` (true) or `unhide` (false).
-    Hide {
-        id: u32,
-        hidden: bool,
-    },
-    Merge {
-        keep: u32,
-        other: u32,
-        force: bool,
-    },
-    Reject {
-        id: u32,
-        photo: PathBuf,
-        face: Option<u32>,
-    },
-    /// `give`, and `not-a-face` (`id` `None`).
-    Give {
-        id: Option<u32>,
-        photo: PathBuf,
-        face: Option<u32>,
-    },
 }
 
 pub use crate::plan::Transfer;
@@ -210,143 +161,6 @@ pub struct OrganizeConfig {
     pub quiet: bool,
     /// The arguments as given, paths made absolute: recorded in the manifest for `review`.
     pub settings: crate::cli::OrganizeArgs,
-}
-
-/// The settings file (TOML): `--config FILE`, else `$PHOTO_ORGANIZER_CONFIG`, else the default
-/// file ([`default_settings_path`]). docs/BACKENDS.md documents every key.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsFile {
-    #[serde(default)]
-    pub recognition: RecognitionSettings,
-    #[serde(default)]
-    pub cuda: CudaSettings,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecognitionSettings {
-    pub execution_provider: Option<String>,
-    pub device_id: Option<u32>,
-    pub fp16: Option<bool>,
-    pub batch_size: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CudaSettings {
-    pub device_id: Option<u32>,
-    pub gpu_mem_limit: Option<usize>,
-    pub arena_extend_strategy: Option<String>,
-    pub cudnn_conv_algo_search: Option<String>,
-}
-
-/// `$XDG_CONFIG_HOME/photo_organizer/config.toml`, else `~/.config/photo_organizer/config.toml`
-/// (an XDG_CONFIG_HOME that is not absolute is ignored, as the XDG spec says).
-pub fn default_settings_path() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("photo_organizer").join("config.toml"))
-}
-
-/// Reads the settings file: `explicit` (`--config`), else the one `$PHOTO_ORGANIZER_CONFIG`
-/// names (both must exist), else the default file if there is one. A file that does not parse
-/// is an error naming it.
-fn settings_file(explicit: Option<&Path>) -> anyhow::Result<SettingsFile> {
-    let from_env = std::env::var_os("PHOTO_ORGANIZER_CONFIG")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let (path, what, required) = match (explicit, from_env) {
-        (Some(path), _) => (path.to_path_buf(), "--config", true),
-        (None, Some(path)) => (path, "PHOTO_ORGANIZER_CONFIG", true),
-        (None, None) => match default_settings_path() {
-            Some(path) => (path, "config file", false),
-            None => return Ok(SettingsFile::default()),
-        },
-    };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(SettingsFile::default())
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {what} {}", path.display())),
-    };
-    toml::from_str(&text).with_context(|| format!("invalid {what} {}", path.display()))
-}
-
-/// Device request and options from the flags, then the settings file, then the defaults.
-fn device_settings(
-    args: &crate::cli::OrganizeArgs,
-    file: SettingsFile,
-) -> anyhow::Result<(DeviceRequest, DeviceOptions)> {
-    let from_file = match file.recognition.execution_provider.as_deref() {
-        Some(name) => Some(ExecutionProvider::from_str(name, true).map_err(|_| {
-            let all: Vec<String> = ExecutionProvider::value_variants()
-                .iter()
-                .filter_map(|v| v.to_possible_value())
-                .map(|v| v.get_name().to_string())
-                .collect();
-            anyhow::anyhow!(
-                "[recognition] execution_provider = {name:?}: one of {}",
-                all.join(", ")
-            )
-        })?),
-        None => None,
-    };
-    let request = match (args.gpu, args.execution_provider.or(from_file)) {
-        (true, _) | (false, Some(ExecutionProvider::Auto)) => DeviceRequest::Auto,
-        (false, Some(named)) => DeviceRequest::Exactly(provider(named)),
-        (false, None) => DeviceRequest::Cpu,
-    };
-    let check = |value: &Option<String>, allowed: &[&str], what: &str| -> anyhow::Result<()> {
-        match value {
-            Some(v) if !allowed.contains(&v.as_str()) => {
-                bail!("[cuda] {what} = {v:?}: one of {allowed:?}")
-            }
-            _ => Ok(()),
-        }
-    };
-    check(
-        &file.cuda.arena_extend_strategy,
-        &["next_power_of_two", "same_as_requested"],
-        "arena_extend_strategy",
-    )?;
-    check(
-        &file.cuda.cudnn_conv_algo_search,
-        &["exhaustive", "heuristic", "default"],
-        "cudnn_conv_algo_search",
-    )?;
-    let options = DeviceOptions {
-        device_id: args
-            .gpu_device
-            .or(file.recognition.device_id)
-            .or(file.cuda.device_id)
-            .unwrap_or(0),
-        gpu_mem_limit: file.cuda.gpu_mem_limit,
-        arena_extend_strategy: file.cuda.arena_extend_strategy,
-        cudnn_conv_algo_search: file.cuda.cudnn_conv_algo_search,
-        fp16: args.fp16 || file.recognition.fp16.unwrap_or(false),
-        engine_cache_dir: None,
-    };
-    Ok((request, options))
-}
-
-fn provider(named: ExecutionProvider) -> Provider {
-    match named {
-        ExecutionProvider::Cpu | ExecutionProvider::Auto => Provider::Cpu,
-        ExecutionProvider::Cuda => Provider::Cuda,
-        ExecutionProvider::TensorRt => Provider::TensorRt,
-        ExecutionProvider::Rocm => Provider::Rocm,
-        ExecutionProvider::OpenVino => Provider::OpenVino,
-        ExecutionProvider::CoreMl => Provider::CoreMl,
-        ExecutionProvider::DirectMl => Provider::DirectMl,
-    }
 }
 
 /// `--exclude` globs as one set; a bad glob is an error naming it.
@@ -548,57 +362,6 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         config: None,
         exclude: Vec::new(),
     }
-}
-
-fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<PeopleConfig> {
-    use crate::cli::PeopleAction as Cli;
-    if !args.output.is_dir() {
-        bail!(
-            "{} is not an output directory of photo_organizer; run `photo_organizer -s LIBRARY -o {}` first",
-            args.output.display(),
-            args.output.display()
-        );
-    }
-    let absolute = |photo: &Path| {
-        std::path::absolute(photo).with_context(|| format!("cannot resolve {}", photo.display()))
-    };
-    let action = match args.action.unwrap_or(Cli::List) {
-        Cli::List => PeopleAction::List,
-        Cli::Name { id, name } => PeopleAction::Name {
-            id,
-            name: crate::people::check_name(&name)?,
-        },
-        Cli::Unname { id } => PeopleAction::Unname { id },
-        Cli::Split { id, photos } => PeopleAction::Split { id, photos },
-        Cli::Hide { id } => PeopleAction::Hide { id, hidden: true },
-        Cli::Unhide { id } => PeopleAction::Hide { id, hidden: false },
-        Cli::Merge { keep, other, force } => {
-            if keep == other {
-                bail!("cannot merge person {keep} into itself");
-            }
-            PeopleAction::Merge { keep, other, force }
-        }
-        Cli::Reject { id, photo, face } => PeopleAction::Reject {
-            id,
-            photo: absolute(&photo)?,
-            face,
-        },
-        Cli::Give { id, photo, face } => PeopleAction::Give {
-            id: Some(id),
-            photo: absolute(&photo)?,
-            face,
-        },
-        Cli::NotAFace { photo, face } => PeopleAction::Give {
-            id: None,
-            photo: absolute(&photo)?,
-            face,
-        },
-    };
-    Ok(PeopleConfig {
-        collection: canonical_key(&args.output),
-        action,
-        json: args.json,
-    })
 }
 
 /// The organize configuration of recorded arguments (a manifest's `settings`), with the
