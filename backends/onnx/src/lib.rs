@@ -5,14 +5,9 @@
 use std::{
     borrow::Cow,
     path::{Path, PathBuf},
-    sync::OnceLock,
 };
 
-use ort::{
-    environment::Environment,
-    ep,
-    session::{builder::GraphOptimizationLevel, Session},
-};
+use ort::session::{builder::GraphOptimizationLevel, Session};
 use po_backend_api::{
     ActiveDevice, AlignedFace, BackendError, BackendInfo, DetectOptions, DeviceOptions,
     DeviceRequest, FaceBackend, FaceBox, Provider, RgbView,
@@ -21,11 +16,21 @@ use po_backend_api::{
 pub mod cuda_libs;
 pub mod fixture;
 pub mod onnx_edit;
+mod providers;
 pub mod retinaface;
+mod runtime;
 pub mod scrfd;
 pub mod sface;
 pub mod yolov8;
 pub mod yunet;
+
+pub use providers::{
+    batch_size_for, explain_provider_error, offered_providers, provider_options, provider_plan,
+    runtime_name, DRIVER_MISSING,
+};
+use providers::{device_label, dispatch};
+use runtime::environment;
+pub use runtime::{load_runtime, LoadedRuntime, RuntimeCandidate, RUNTIME_FIX};
 
 /// The error for a failed run of `model`.
 pub(crate) fn inference_error(model: &str, e: impl std::fmt::Display) -> BackendError {
@@ -57,22 +62,6 @@ pub(crate) fn require_outputs(
     Ok(())
 }
 
-/// A place the runtime library may be, and what put it there (for messages).
-#[derive(Debug, Clone)]
-pub struct RuntimeCandidate {
-    pub path: PathBuf,
-    pub source: String,
-}
-
-/// The runtime library that was loaded.
-#[derive(Debug, Clone)]
-pub struct LoadedRuntime {
-    pub path: PathBuf,
-    pub source: String,
-    pub version: Option<String>,
-}
-
-/// Which detector model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DetectorKind {
     /// YuNet 2023mar (MIT): the default.
@@ -115,238 +104,6 @@ pub struct OnnxConfig {
     /// `--batch-size`: photos per detector run and faces per embedder run; `None`: the
     /// provider's default ([`batch_size_for`]).
     pub batch_size: Option<usize>,
-}
-
-pub const RUNTIME_FIX: &str =
-    "run `photo_organizer setup`, or set ORT_DYLIB_PATH to the path of libonnxruntime.so";
-
-static RUNTIME: OnceLock<Result<(LoadedRuntime, Environment), String>> = OnceLock::new();
-
-/// Picks the first existing candidate and loads it once per process.
-pub fn load_runtime(candidates: &[RuntimeCandidate]) -> Result<LoadedRuntime, BackendError> {
-    let Some(found) = candidates.iter().find(|c| c.path.is_file()) else {
-        let looked: Vec<String> = candidates
-            .iter()
-            .map(|c| format!("{} ({})", c.path.display(), c.source))
-            .collect();
-        return Err(BackendError::RuntimeMissing {
-            what: format!(
-                "ONNX Runtime library libonnxruntime.so not found; looked in: {}",
-                looked.join(", ")
-            ),
-            fix: RUNTIME_FIX.into(),
-        });
-    };
-    let loaded = RUNTIME.get_or_init(|| {
-        let env = ort::init_from(&found.path)
-            .map_err(|e| e.to_string())?
-            .with_name("photo_organizer")
-            .build()
-            .map_err(|e| e.to_string())?;
-        let version = version_from_file_name(&found.path);
-        Ok((
-            LoadedRuntime {
-                path: found.path.clone(),
-                source: found.source.clone(),
-                version,
-            },
-            env,
-        ))
-    });
-    match loaded {
-        Ok((rt, _)) => Ok(rt.clone()),
-        Err(e) => Err(BackendError::RuntimeMissing {
-            what: format!("cannot load {}: {e}", found.path.display()),
-            fix: RUNTIME_FIX.into(),
-        }),
-    }
-}
-
-/// `1.31.1` from `libonnxruntime.so.1.31.1` (following symbolic links); release builds' own
-/// build string does not carry the version.
-fn version_from_file_name(path: &Path) -> Option<String> {
-    let real = path.canonicalize().ok()?;
-    let name = real.file_name()?.to_str()?;
-    let version = name.split_once(".so.")?.1;
-    (version.split('.').count() == 3 && version.split('.').all(|p| p.parse::<u32>().is_ok()))
-        .then(|| version.to_string())
-}
-
-fn environment() -> &'static Environment {
-    match RUNTIME.get() {
-        Some(Ok((_, env))) => env,
-        _ => unreachable!("load_runtime succeeded before any session is built"),
-    }
-}
-
-/// Which providers the loaded runtime was built with (offered is not the same as usable: the
-/// CUDA provider still needs the CUDA libraries when a session registers it).
-pub fn offered_providers() -> Vec<(Provider, bool)> {
-    use ep::ExecutionProvider;
-    let offered = |r: ort::Result<bool>| r.unwrap_or(false);
-    vec![
-        (Provider::Cpu, offered(ep::CPU::is_available())),
-        (Provider::Cuda, offered(ep::CUDA::is_available())),
-        (Provider::TensorRt, offered(ep::TensorRT::is_available())),
-        (Provider::Rocm, offered(ep::ROCm::is_available())),
-        (Provider::OpenVino, offered(ep::OpenVINO::is_available())),
-        (Provider::CoreMl, offered(ep::CoreML::is_available())),
-        (Provider::DirectMl, offered(ep::DirectML::is_available())),
-    ]
-}
-
-/// ONNX Runtime's own name of a provider.
-pub fn runtime_name(p: Provider) -> &'static str {
-    match p {
-        Provider::Cpu => "CPUExecutionProvider",
-        Provider::Cuda => "CUDAExecutionProvider",
-        Provider::TensorRt => "TensorrtExecutionProvider",
-        Provider::Rocm => "ROCMExecutionProvider",
-        Provider::OpenVino => "OpenVINOExecutionProvider",
-        Provider::CoreMl => "CoreMLExecutionProvider",
-        Provider::DirectMl => "DmlExecutionProvider",
-    }
-}
-
-/// The device label shown to users for a provider.
-fn device_label(p: Provider, id: u32) -> String {
-    match p {
-        Provider::Cpu => "cpu".into(),
-        Provider::Cuda | Provider::TensorRt => format!("cuda:{id}"),
-        Provider::Rocm => format!("rocm:{id}"),
-        Provider::OpenVino => "openvino".into(),
-        Provider::CoreMl => "apple".into(),
-        Provider::DirectMl => format!("directml:{id}"),
-    }
-}
-
-/// The providers to try, in order, for a request.
-pub fn provider_plan(request: DeviceRequest) -> Vec<Provider> {
-    match request {
-        DeviceRequest::Cpu => vec![Provider::Cpu],
-        DeviceRequest::Exactly(p) => vec![p],
-        DeviceRequest::Auto if cfg!(target_vendor = "apple") => {
-            vec![Provider::CoreMl, Provider::Cpu]
-        }
-        DeviceRequest::Auto => vec![Provider::Cuda, Provider::Cpu],
-    }
-}
-
-/// The cause and fix when the NVIDIA driver's library is what is missing: the only part of the
-/// CUDA path `setup --gpu` cannot fetch.
-pub const DRIVER_MISSING: &str = "libcuda.so.1 (the NVIDIA driver) is missing: it comes with your GPU's driver, not from PyPI (`photo_organizer setup --gpu` fetches the rest): install the NVIDIA driver for your GPU; `nvidia-smi` must then list the GPU";
-
-/// Turns a runtime's refusal into the cause and the command that fixes it.
-pub fn explain_provider_error(p: Provider, error: &str) -> String {
-    let missing_lib = error
-        .split(|c: char| c.is_whitespace() || c == ':' || c == '\'' || c == '"')
-        // "Failed to load library libonnxruntime_providers_cuda.so with error: libcuda.so.1:
-        // cannot open ...": the provider's own library is not what is missing.
-        .find(|w| w.starts_with("lib") && w.contains(".so") && !w.starts_with("libonnxruntime"));
-    let fix = if error.contains("not enabled in this build") || error.contains("not available") {
-        match p {
-            Provider::Cuda | Provider::TensorRt => "this libonnxruntime was built without it: `photo_organizer setup --gpu` fetches onnxruntime-gpu 1.31.1 and its CUDA libraries, and `--gpu` then loads that build (unless ORT_DYLIB_PATH names another)".to_string(),
-            Provider::CoreMl => "CoreML exists only on macOS builds of ONNX Runtime".to_string(),
-            Provider::DirectMl => "DirectML exists only on Windows builds of ONNX Runtime".to_string(),
-            _ => format!("use a libonnxruntime built with the {} provider (ORT_DYLIB_PATH)", p.name()),
-        }
-    } else if missing_lib == Some("libcuda.so.1") {
-        DRIVER_MISSING.to_string()
-    } else if let Some(lib) =
-        missing_lib.filter(|l| l.starts_with("libnvinfer") || l.starts_with("libnvonnxparser"))
-    {
-        format!("{lib} is TensorRT 10, which `setup --gpu` does not fetch (over 1 GB): `pip install tensorrt-cu13` and put its lib directory on LD_LIBRARY_PATH, or use `--execution-provider cuda`")
-    } else if let Some(lib) = missing_lib {
-        format!("{lib} is missing: `photo_organizer setup --gpu` fetches the CUDA 13 and cuDNN 9 libraries and loads them by itself (`photo_organizer doctor` lists which copy of each is found)")
-    } else {
-        "`photo_organizer doctor` checks the runtime, the GPU and its libraries".to_string()
-    };
-    format!("{error}; {fix}")
-}
-
-/// ONNX Runtime's options for provider `p`, under its own key names: a pure function, so what
-/// the GPU paths ask for is tested without a GPU. CUDA: device, memory limit, arena strategy,
-/// `cudnn_conv_algo_search`; TensorRT: device, fp16, and its engine and timing caches in
-/// `engine_cache_dir` (`<cache>/trt/`), so an engine is built once, not on every run.
-pub fn provider_options(p: Provider, o: &DeviceOptions) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let flag = |on: bool| if on { "1" } else { "0" }.to_string();
-    match p {
-        Provider::Cuda => {
-            out.push(("device_id", o.device_id.to_string()));
-            if let Some(limit) = o.gpu_mem_limit {
-                out.push(("gpu_mem_limit", limit.to_string()));
-            }
-            if let Some(s) = &o.arena_extend_strategy {
-                let s = if s == "same_as_requested" {
-                    "kSameAsRequested"
-                } else {
-                    "kNextPowerOfTwo"
-                };
-                out.push(("arena_extend_strategy", s.into()));
-            }
-            if let Some(s) = &o.cudnn_conv_algo_search {
-                let s = match s.as_str() {
-                    "exhaustive" => "EXHAUSTIVE",
-                    "heuristic" => "HEURISTIC",
-                    _ => "DEFAULT",
-                };
-                out.push(("cudnn_conv_algo_search", s.into()));
-            }
-        }
-        Provider::TensorRt => {
-            out.push(("device_id", o.device_id.to_string()));
-            out.push(("trt_fp16_enable", flag(o.fp16)));
-            if let Some(dir) = &o.engine_cache_dir {
-                let dir = dir.display().to_string();
-                out.push(("trt_engine_cache_enable", flag(true)));
-                out.push(("trt_engine_cache_path", dir.clone()));
-                out.push(("trt_timing_cache_enable", flag(true)));
-                out.push(("trt_timing_cache_path", dir));
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-fn dispatch(p: Provider, o: &DeviceOptions) -> ep::ExecutionProviderDispatch {
-    use ep::ArbitrarilyConfigurableExecutionProvider;
-    let id = o.device_id as i32;
-    let options = provider_options(p, o);
-    match p {
-        Provider::Cpu => ep::CPU::default().build(),
-        Provider::Cuda => options
-            .into_iter()
-            .fold(ep::CUDA::default(), |ep, (k, v)| {
-                ep.with_arbitrary_config(k, v)
-            })
-            .build(),
-        Provider::TensorRt => options
-            .into_iter()
-            .fold(ep::TensorRT::default(), |ep, (k, v)| {
-                ep.with_arbitrary_config(k, v)
-            })
-            .build(),
-        Provider::Rocm => ep::ROCm::default().with_device_id(id).build(),
-        Provider::OpenVino => ep::OpenVINO::default().build(),
-        Provider::CoreMl => ep::CoreML::default().build(),
-        Provider::DirectMl => ep::DirectML::default().with_device_id(id).build(),
-    }
-    .error_on_failure()
-}
-
-/// Photos a batch when `--batch-size` is not given: on the CPU one, as batches measured no
-/// faster there (docs/PERFORMANCE.md); on an accelerator [`po_backend_api::ACCELERATOR_BATCH`], where launch and
-/// copy costs per call dominate. TensorRT keeps one: its engines are built for the declared
-/// fixed shapes.
-pub fn batch_size_for(requested: Option<usize>, p: Provider) -> usize {
-    match p {
-        Provider::TensorRt => 1,
-        Provider::Cpu => requested.unwrap_or(1),
-        _ => requested.unwrap_or(po_backend_api::ACCELERATOR_BATCH),
-    }
-    .max(1)
 }
 
 /// Builds a session on `provider`; `ort::Error<SessionBuilder>` is not `Send`, so the builder's
@@ -640,19 +397,6 @@ impl FaceBackend for OnnxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_comes_from_the_library_file_name() {
-        let dir = std::env::temp_dir().join(format!("po-ver-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let lib = dir.join("libonnxruntime.so.1.31.1");
-        std::fs::write(&lib, b"").unwrap();
-        assert_eq!(version_from_file_name(&lib).as_deref(), Some("1.31.1"));
-        let plain = dir.join("libonnxruntime.so");
-        std::fs::write(&plain, b"").unwrap();
-        assert_eq!(version_from_file_name(&plain), None);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn plans_and_explanations() {
