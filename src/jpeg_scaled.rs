@@ -416,15 +416,28 @@ mod tests {
                 scale: ScalingFactor::ONE_QUARTER,
             };
             let oriented = orient(whole.clone(), o);
-            let rects = [[30.2, 41.7, 130.9, 160.1], [300.0, 200.5, 420.0, 330.0]];
+            // Two inside the photo, one over its top-left corner, one past its far edges.
+            let rects = [
+                [30.2, 41.7, 130.9, 160.1],
+                [300.0, 200.5, 420.0, 330.0],
+                [-12.0, -7.5, 60.0, 50.0],
+                [400.0, 380.0, 900.0, 900.0],
+            ];
             let regions = hires.regions(ScalingFactor::ONE, &rects).unwrap();
+            let (ow, oh) = oriented.dimensions();
             for (r, region) in rects.iter().zip(&regions) {
                 let [x0, y0] = region.origin.map(|v| v as u32);
-                assert_eq!([x0, y0], [r[0] as u32, r[1] as u32], "orientation {o}");
+                let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max);
+                assert_eq!(
+                    [x0, y0],
+                    [clamp(r[0], ow), clamp(r[1], oh)],
+                    "orientation {o}"
+                );
                 let (w, h) = region.rgb.dimensions();
                 let expected = image::imageops::crop_imm(&oriented, x0, y0, w, h).to_image();
                 assert!(region.rgb == expected, "orientation {o}, rect {r:?}");
-                assert_eq!((w, h), (r[2].ceil() as u32 - x0, r[3].ceil() as u32 - y0));
+                let (x1, y1) = (clamp(r[2].ceil(), ow), clamp(r[3].ceil(), oh));
+                assert_eq!((w, h), (x1 - x0, y1 - y0), "orientation {o}, rect {r:?}");
             }
         }
     }
