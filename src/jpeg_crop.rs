@@ -134,6 +134,10 @@ pub(crate) mod tests {
     /// A 12-bit-noise test JPEG of `w x h` with 4:2:0 chroma, so that upsampling at the crop's
     /// edges would show if it differed from a full decode.
     pub(crate) fn noisy_jpeg(w: u32, h: u32) -> Vec<u8> {
+        encoded(w, h, false)
+    }
+
+    fn encoded(w: u32, h: u32, progressive: bool) -> Vec<u8> {
         let mut state = 12345u32;
         let img = RgbImage::from_fn(w, h, |x, y| {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -147,6 +151,7 @@ pub(crate) mod tests {
         let mut c = turbojpeg::Compressor::new().unwrap();
         c.set_quality(90).unwrap();
         c.set_subsamp(turbojpeg::Subsamp::Sub2x2).unwrap();
+        c.set_progressive(progressive).unwrap();
         let pixels = turbojpeg::Image {
             pixels: img.as_raw().as_slice(),
             width: w as usize,
@@ -163,8 +168,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_crop_has_the_full_decodes_pixels_away_from_its_edges() {
-        let bytes = noisy_jpeg(640, 480);
-        for scale in [ScalingFactor::ONE, ScalingFactor::ONE_HALF] {
+        for (bytes, scale) in [
+            (noisy_jpeg(640, 480), ScalingFactor::ONE),
+            (noisy_jpeg(640, 480), ScalingFactor::ONE_HALF),
+            (encoded(640, 480, true), ScalingFactor::ONE),
+        ] {
             let whole = full(&bytes, scale);
             let rect = [
                 scaled(203, scale),
