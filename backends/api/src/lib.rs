@@ -251,6 +251,18 @@ pub trait FaceBackend: Send {
     /// Faces in `image`, in its pixel coordinates, best first.
     fn detect(&mut self, image: RgbView<'_>) -> Result<Vec<FaceBox>, BackendError>;
 
+    /// Faces in `image` (at most `max_side` a side: the caller shrinks it) from runs at the
+    /// image's own size rather than shrunk to the detector's input, for the pipeline's second
+    /// pass over large photos; `None` when the detector takes only its fixed input size, and the
+    /// pipeline then runs [`FaceBackend::detect`] on tiles of the image.
+    fn detect_whole(
+        &mut self,
+        _image: RgbView<'_>,
+        _max_side: u32,
+    ) -> Result<Option<Vec<FaceBox>>, BackendError> {
+        Ok(None)
+    }
+
     /// One L2-normalised vector per aligned face, in order. The faces may come from several
     /// photos: the pipeline gathers up to [`FaceBackend::max_batch`] photos' faces in one call.
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError>;

@@ -367,6 +367,17 @@ impl FaceBackend for OnnxBackend {
         }
     }
 
+    fn detect_whole(
+        &mut self,
+        image: RgbView<'_>,
+        max_side: u32,
+    ) -> Result<Option<Vec<FaceBox>>, BackendError> {
+        match &mut self.detector {
+            Detector::YuNet(d) => d.detect_whole(image, max_side),
+            _ => Ok(None),
+        }
+    }
+
     fn embed(&mut self, faces: &[AlignedFace]) -> Result<Vec<Vec<f32>>, BackendError> {
         self.embedder.embed(faces)
     }

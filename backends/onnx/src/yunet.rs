@@ -70,6 +70,41 @@ impl YuNet {
         Ok(self.detect_batch(&[image])?.pop().unwrap_or_default())
     }
 
+    /// Faces in `image` (at most `max_side` a side) from runs on full-width bands of it at its
+    /// own size, or `None` when this session takes only the declared 640x640 (a GPU's fixed
+    /// square). The graph is fully convolutional, so the bands find what 640 px tiles would,
+    /// with less overlap: a 1920x1440 image is two 1920x800 runs (3.1 Mpx) instead of twelve
+    /// 640x640 tiles (4.9 Mpx), and no run holds the whole image's activations.
+    pub fn detect_whole(
+        &mut self,
+        image: RgbView<'_>,
+        max_side: u32,
+    ) -> Result<Option<Vec<FaceBox>>, BackendError> {
+        if self.canvas != Canvas::Tight {
+            return Ok(None);
+        }
+        let row = image.width as usize * 3;
+        let mut found = Vec::new();
+        for (top, height) in bands(image.height) {
+            let start = top as usize * row;
+            let rows = &image.data[start..start + height as usize * row];
+            let band =
+                RgbView::new(image.width, height, rows).expect("whole rows of a checked view");
+            let (input, scale) =
+                letterbox_within(band, Channels::Bgr, 0.0, 1.0, Canvas::Tight, max_side);
+            for mut f in self.run(&input)?.pop().unwrap_or_default() {
+                unscale(&mut f, scale, image.width as f32, height as f32);
+                let shift = |[x, y]: [f32; 2]| [x, y + top as f32];
+                let [l, t] = shift([f.bbox[0], f.bbox[1]]);
+                let [r, b] = shift([f.bbox[2], f.bbox[3]]);
+                f.bbox = [l, t, r, b];
+                f.landmarks = f.landmarks.map(shift);
+                found.push(f);
+            }
+        }
+        Ok(Some(nms(found, self.options.nms_iou)))
+    }
+
     /// Faces in each image, in order. With `batched` (a session whose batch dim was freed,
     /// `onnx_edit::Dims::Batch`), images on the same canvas run together, up to `max_batch` a
     /// run; the outputs are the same as one run per image (tested), since the heads reshape to
@@ -142,6 +177,27 @@ impl YuNet {
     }
 }
 
+/// Tallest band [`YuNet::detect_whole`] runs on, and how much neighbouring bands overlap (more
+/// than the faces the second pass looks for: 30-100 px).
+const BAND_MAX: u32 = 800;
+const BAND_OVERLAP: u32 = 128;
+
+/// `(top, height)` of the fewest bands of at most [`BAND_MAX`] rows (a multiple of 32, but for
+/// an image shorter than that) covering `height` rows, overlapping by at least
+/// [`BAND_OVERLAP`], the last flush with the bottom.
+fn bands(height: u32) -> Vec<(u32, u32)> {
+    if height <= BAND_MAX {
+        return vec![(0, height)];
+    }
+    let n = (height - BAND_OVERLAP).div_ceil(BAND_MAX - BAND_OVERLAP);
+    let band = ((height + (n - 1) * BAND_OVERLAP).div_ceil(n)).div_ceil(32) * 32;
+    let band = band.min(height);
+    let step = (height - band) / (n - 1);
+    (0..n)
+        .map(|k| (if k + 1 == n { height - band } else { k * step }, band))
+        .collect()
+}
+
 /// Image `k`'s rows of a head's output for `n` images: they come image after image.
 fn share(data: &[f32], n: usize, k: usize) -> &[f32] {
     let each = data.len() / n;
@@ -189,13 +245,25 @@ pub fn letterbox(
     std: f32,
     canvas: Canvas,
 ) -> (Array4<f32>, f32) {
-    let scale = (INPUT_SIZE as f32 / image.width as f32)
-        .min(INPUT_SIZE as f32 / image.height as f32)
+    letterbox_within(image, channels, mean, std, canvas, INPUT_SIZE)
+}
+
+/// [`letterbox`] into `max_side` x `max_side` instead of 640x640.
+fn letterbox_within(
+    image: RgbView<'_>,
+    channels: Channels,
+    mean: f32,
+    std: f32,
+    canvas: Canvas,
+    max_side: u32,
+) -> (Array4<f32>, f32) {
+    let scale = (max_side as f32 / image.width as f32)
+        .min(max_side as f32 / image.height as f32)
         .min(1.0);
     let resized;
     let (w, h, data): (u32, u32, &[u8]) = if scale < 1.0 {
-        let w = ((image.width as f32 * scale).round() as u32).clamp(1, INPUT_SIZE);
-        let h = ((image.height as f32 * scale).round() as u32).clamp(1, INPUT_SIZE);
+        let w = ((image.width as f32 * scale).round() as u32).clamp(1, max_side);
+        let h = ((image.height as f32 * scale).round() as u32).clamp(1, max_side);
         let src = ImageBuffer::<Rgb<u8>, &[u8]>::from_raw(image.width, image.height, image.data)
             .expect("RgbView length is checked at construction");
         resized = imageops::resize(&src, w, h, imageops::FilterType::Triangle);
@@ -204,10 +272,10 @@ pub fn letterbox(
         (image.width, image.height, image.data)
     };
     let (cw, ch) = match canvas {
-        Canvas::Square => (INPUT_SIZE, INPUT_SIZE),
+        Canvas::Square => (max_side, max_side),
         Canvas::Tight => {
             let up = |v: u32| v.div_ceil(32) * 32;
-            (up(w).min(INPUT_SIZE), up(h).min(INPUT_SIZE))
+            (up(w).min(up(max_side)), up(h).min(up(max_side)))
         }
     };
     let (cw, ch) = (cw as usize, ch as usize);
@@ -420,6 +488,28 @@ mod tests {
         );
         assert_eq!(same_canvas_groups(&inputs, 1).len(), 5);
         assert_eq!(share(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 1), &[3.0, 4.0]);
+    }
+
+    #[test]
+    fn bands_cover_the_image_with_overlap_and_stay_small() {
+        assert_eq!(bands(600), vec![(0, 600)]);
+        assert_eq!(bands(800), vec![(0, 800)]);
+        for h in [801, 1080, 1440, 1920, 2000] {
+            let b = bands(h);
+            assert!(b.len() >= 2, "{h}: {b:?}");
+            assert_eq!(b[0].0, 0);
+            let (last_top, last_h) = *b.last().unwrap();
+            assert_eq!(last_top + last_h, h, "{h}: flush with the bottom");
+            for w in b.windows(2) {
+                let ((t0, h0), (t1, _)) = (w[0], w[1]);
+                assert!(t0 + h0 >= t1 + BAND_OVERLAP, "{h}: overlap {b:?}");
+            }
+            assert!(
+                b.iter().all(|&(_, bh)| bh <= BAND_MAX && bh % 32 == 0),
+                "{h}: {b:?}"
+            );
+        }
+        assert_eq!(bands(1440), vec![(0, 800), (640, 800)]);
     }
 
     #[test]
