@@ -48,9 +48,9 @@ impl Drop for Handle {
     }
 }
 
-/// `len` at `scale`, rounded up as libjpeg-turbo's TJSCALED does.
+/// `len` at `scale`, rounded up as libjpeg-turbo's TJSCALED does ([`ScalingFactor::scale`]).
 fn scaled(len: u32, scale: ScalingFactor) -> u32 {
-    (len as usize * scale.num()).div_ceil(scale.denom()) as u32
+    scale.scale(len as usize) as u32
 }
 
 /// Decodes `[x0, y0, x1, y1]` (scaled pixels, end exclusive) of the JPEG `bytes` at `scale` as
