@@ -110,7 +110,14 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
         }
 
         eprintln!("bench: detector and embedder, one inference thread");
+        let t = Instant::now();
         let mut backend = start_backend(c, c.threads, &crate::progress::Lines::default())?;
+        // Paid once per inference worker and run: what a small incremental run mostly costs.
+        report.stages.push(figure(
+            "start a backend (models read, sessions built)",
+            1,
+            t.elapsed().as_secs_f64(),
+        ));
         let (mut detect_s, mut analyse_s, mut faces, mut analysed) = (0.0, 0.0, 0, 0);
         for p in &photos {
             let Ok(prepared) = prepare(&p.path, &limits) else {
