@@ -84,7 +84,8 @@ pub fn mosaic(photo: &RgbImage, faces: &[FaceBox]) -> RgbImage {
             );
             imageops::replace(&mut crop, &*part, sx - left, sy - top);
         }
-        let tile = imageops::resize(&crop, TILE, TILE, imageops::FilterType::Triangle);
+        // image's Triangle resize, byte for byte, without its alpha channel and f32 image.
+        let tile = crate::decode::resize_triangle(&crop, TILE, TILE);
         let (ox, oy) = tile_origin(k);
         imageops::replace(&mut out, &tile, ox as i64, oy as i64);
     }
