@@ -8,7 +8,9 @@ use std::{
     path::Path,
 };
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{
+    metadata::Orientation, DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage,
+};
 
 use crate::exif::ExifInfo;
 
@@ -131,7 +133,12 @@ pub fn decode_raw(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, D
     let mut decoded = decode_bytes(&bytes[start..], limits)?;
     let raw_exif = ExifInfo::read(bytes);
     if decoded.exif.orientation == 1 && raw_exif.orientation != 1 {
-        decoded.rgb = crate::orient::oriented(decoded.rgb, u32::from(raw_exif.orientation));
+        let rgb = DynamicImage::ImageRgb8(decoded.rgb);
+        let mut oriented = rgb;
+        if let Some(o) = Orientation::from_exif(raw_exif.orientation as u8) {
+            oriented.apply_orientation(o);
+        }
+        decoded.rgb = oriented.into_rgb8();
     }
     if decoded.exif.date_taken.is_none() {
         decoded.exif = raw_exif;
@@ -173,9 +180,12 @@ pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage,
                 .unwrap_or_else(|| "unknown panic".into());
             DecodeError::Panicked(msg)
         })??;
-    // Converted first: a per-pixel conversion and a rearrangement of pixels commute.
+    let mut image = decoded;
+    if let Some(o) = Orientation::from_exif(exif.orientation as u8) {
+        image.apply_orientation(o);
+    }
     Ok(DecodedImage {
-        rgb: crate::orient::oriented(decoded.into_rgb8(), u32::from(exif.orientation)),
+        rgb: image.into_rgb8(),
         exif,
         format,
     })

@@ -12,7 +12,7 @@ use std::{
     path::Path,
 };
 
-use image::{ImageFormat, RgbImage};
+use image::{metadata::Orientation, DynamicImage, ImageFormat, RgbImage};
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use crate::decode::{decode_bytes, decode_raw, is_truncated, DecodeError, DecodeLimits};
@@ -163,7 +163,7 @@ fn scaled(bytes: Vec<u8>, limits: &DecodeLimits) -> Result<Result<Decoded, Vec<u
         return Ok(Err(bytes));
     };
     let exif = ExifInfo::read(&bytes);
-    let rgb = crate::orient::oriented(stored, u32::from(exif.orientation));
+    let rgb = orient(stored, u32::from(exif.orientation));
     let full = if matches!(exif.orientation, 5..=8) {
         (h, w)
     } else {
@@ -207,6 +207,17 @@ fn decode_at(bytes: &[u8], scale: ScalingFactor) -> Option<RgbImage> {
 /// `photo_organizer bench`'s decode time per scale.
 pub fn decode_jpeg_at(bytes: &[u8], num: usize, denom: usize) -> Option<RgbImage> {
     decode_at(bytes, ScalingFactor::new(num, denom))
+}
+
+fn orient(stored: RgbImage, orientation: u32) -> RgbImage {
+    match Orientation::from_exif(orientation as u8) {
+        Some(Orientation::NoTransforms) | None => stored,
+        Some(o) => {
+            let mut image = DynamicImage::ImageRgb8(stored);
+            image.apply_orientation(o);
+            image.into_rgb8()
+        }
+    }
 }
 
 /// `[x0, y0, x1, y1]` in oriented pixels of an image `oriented` in size, as the same region of
@@ -322,7 +333,7 @@ impl HiRes {
                     let part =
                         image::imageops::crop_imm(&crop.rgb, x0, y0, x1 - x0, y1 - y0).to_image();
                     Region {
-                        rgb: crate::orient::oriented(part, self.orientation),
+                        rgb: orient(part, self.orientation),
                         scale: s,
                         origin: [rect[0] as f32 / s, rect[1] as f32 / s],
                     }
@@ -376,7 +387,7 @@ mod tests {
         // the crop must give the same pixels as orienting the whole image and cropping.
         let stored = RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8, y as u8, 0]));
         for o in 1..=8 {
-            let whole = crate::orient::oriented(stored.clone(), o);
+            let whole = orient(stored.clone(), o);
             let dims = whole.dimensions();
             let rect = [1, 2, dims.0 - 1, dims.1 - 1];
             let [x0, y0, x1, y1] = oriented_to_stored(rect, dims, o);
@@ -389,10 +400,7 @@ mod tests {
                 rect[3] - rect[1],
             )
             .to_image();
-            assert!(
-                crate::orient::oriented(crop, o) == expected,
-                "orientation {o}"
-            );
+            assert!(orient(crop, o) == expected, "orientation {o}");
         }
     }
 
@@ -407,7 +415,7 @@ mod tests {
                 orientation: o,
                 scale: ScalingFactor::ONE_QUARTER,
             };
-            let oriented = crate::orient::oriented(whole.clone(), o);
+            let oriented = orient(whole.clone(), o);
             // Two inside the photo, one over its top-left corner, one past its far edges.
             let rects = [
                 [30.2, 41.7, 130.9, 160.1],

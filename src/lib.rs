@@ -35,7 +35,6 @@ pub mod jpeg_crop;
 pub mod jpeg_scaled;
 pub mod lock;
 pub mod models;
-pub mod orient;
 pub mod paths;
 pub mod people;
 pub mod pipeline;

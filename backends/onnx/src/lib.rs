@@ -441,9 +441,15 @@ mod tests {
         assert_ne!(a, b);
         let first = edited_embedder(a.clone()).unwrap();
         let again = edited_embedder(a.clone()).unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "the same bytes reuse the edits");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same bytes reuse the edits"
+        );
         let other = edited_embedder(b.clone()).unwrap();
-        assert!(!Arc::ptr_eq(&first, &other), "other bytes are edited afresh");
+        assert!(
+            !Arc::ptr_eq(&first, &other),
+            "other bytes are edited afresh"
+        );
         assert_eq!(other.plain, onnx_edit::strip_weight_inputs(&b).unwrap().0);
         let expanded = onnx_edit::expand_prelu(&other.plain).unwrap().0;
         assert_eq!(other.cpu, expanded);

@@ -49,6 +49,8 @@ pub fn load_runtime(candidates: &[RuntimeCandidate]) -> Result<LoadedRuntime, Ba
         let env = ort::init_from(&found.path)
             .map_err(|e| e.to_string())?
             .with_name("photo_organizer")
+            // Nothing leaves the machine: ONNX Runtime's telemetry (Windows' ETW events) is off.
+            .with_telemetry(false)
             .build()
             .map_err(|e| e.to_string())?;
         let version = version_from_file_name(&found.path);
