@@ -152,27 +152,37 @@ struct EditedEmbedder {
     cpu: Vec<u8>,
 }
 
-/// The edits of `raw` (35-45 ms for SFace), made once per process: every inference worker
-/// builds its own backend from the same file. Keyed by the file's bytes, so a changed file is
-/// edited afresh.
-fn edited_embedder(raw: Vec<u8>) -> Result<Arc<EditedEmbedder>, String> {
-    static DONE: Mutex<Vec<(Vec<u8>, Arc<EditedEmbedder>)>> = Mutex::new(Vec::new());
-    let mut done = DONE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, edited)) = done.iter().find(|(bytes, _)| *bytes == raw) {
-        return Ok(Arc::clone(edited));
+/// Embedder edits already made, keyed by the model file's bytes, so a changed file is edited
+/// afresh. One model is used per run; the last two are kept (tests load several).
+struct EmbedderEdits(Mutex<Vec<(Vec<u8>, Arc<EditedEmbedder>)>>);
+
+impl EmbedderEdits {
+    const fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
     }
-    let (plain, _) = onnx_edit::strip_weight_inputs(&raw).map_err(|e| e.to_string())?;
-    // On the CPU, PRelu runs faster as depthwise convolutions (onnx_edit::expand_prelu); GPU
-    // providers have a fused PRelu kernel, so they get the model as it is.
-    let (cpu, _) = onnx_edit::expand_prelu(&plain).map_err(|e| e.to_string())?;
-    let edited = Arc::new(EditedEmbedder { plain, cpu });
-    // One model is used per run; the last two are kept (tests load several).
-    if done.len() >= 2 {
-        done.remove(0);
+
+    /// The edits of `raw` (35-45 ms for SFace), made once however many backends ask.
+    fn of(&self, raw: Vec<u8>) -> Result<Arc<EditedEmbedder>, String> {
+        let mut done = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, edited)) = done.iter().find(|(bytes, _)| *bytes == raw) {
+            return Ok(Arc::clone(edited));
+        }
+        let (plain, _) = onnx_edit::strip_weight_inputs(&raw).map_err(|e| e.to_string())?;
+        // On the CPU, PRelu runs faster as depthwise convolutions (onnx_edit::expand_prelu); GPU
+        // providers have a fused PRelu kernel, so they get the model as it is.
+        let (cpu, _) = onnx_edit::expand_prelu(&plain).map_err(|e| e.to_string())?;
+        let edited = Arc::new(EditedEmbedder { plain, cpu });
+        if done.len() >= 2 {
+            done.remove(0);
+        }
+        done.push((raw, Arc::clone(&edited)));
+        Ok(edited)
     }
-    done.push((raw, Arc::clone(&edited)));
-    Ok(edited)
 }
+
+/// Every inference worker builds its own backend from the same file: the edits are made once
+/// per process.
+static EMBEDDER_EDITS: EmbedderEdits = EmbedderEdits::new();
 
 /// A detector (YuNet or SCRFD) + SFace embedder on ONNX Runtime.
 pub struct OnnxBackend {
@@ -246,7 +256,8 @@ impl OnnxBackend {
             _ => None,
         };
         let emb_id = config.embedder_id.as_str();
-        let edited = edited_embedder(read_model(&config.embedder_model, emb_id)?)
+        let edited = EMBEDDER_EDITS
+            .of(read_model(&config.embedder_model, emb_id)?)
             .map_err(|e| model_error(emb_id, e))?;
         let emb_bytes_for = |cpu: bool, batch: usize| -> Result<Cow<'_, [u8]>, BackendError> {
             let bytes = if cpu { &edited.cpu } else { &edited.plain };
@@ -439,13 +450,15 @@ mod tests {
         let a = fixture::arcface_like_embedder(8, None, 1);
         let b = fixture::arcface_like_embedder(8, None, 2);
         assert_ne!(a, b);
-        let first = edited_embedder(a.clone()).unwrap();
-        let again = edited_embedder(a.clone()).unwrap();
+        // Its own memo: backends built by tests running beside it cannot evict entries.
+        let edits = EmbedderEdits::new();
+        let first = edits.of(a.clone()).unwrap();
+        let again = edits.of(a.clone()).unwrap();
         assert!(
             Arc::ptr_eq(&first, &again),
             "the same bytes reuse the edits"
         );
-        let other = edited_embedder(b.clone()).unwrap();
+        let other = edits.of(b.clone()).unwrap();
         assert!(
             !Arc::ptr_eq(&first, &other),
             "other bytes are edited afresh"
