@@ -238,19 +238,38 @@ fn crop_extent(landmarks: &[[f32; 2]; 5], template: &AlignmentTemplate) -> Optio
     ))
 }
 
+/// The pixels a photo's faces are found in and aligned from: its first decode, or the larger
+/// one of the tiled pass.
+struct Pixels<'a> {
+    rgb: &'a RgbImage,
+    /// `rgb` pixels per photo pixel.
+    rgb_scale: f32,
+    hires: Option<&'a HiRes>,
+}
+
+impl Prepared {
+    fn pixels(&self) -> Pixels<'_> {
+        Pixels {
+            rgb: &self.rgb,
+            rgb_scale: self.rgb_scale,
+            hires: self.hires.as_ref(),
+        }
+    }
+}
+
 /// Aligns each face (boxes in `photo.rgb` pixels): from `photo.rgb` when it has at least one
 /// pixel per crop pixel, otherwise from one larger decode of those faces' regions. `None` for
 /// a face whose landmarks cannot be aligned.
 fn align_all(
-    photo: &Prepared,
+    photo: &Pixels<'_>,
     boxes: &[FaceBox],
     template: &AlignmentTemplate,
 ) -> Vec<Option<AlignedFace>> {
     let mut aligned: Vec<Option<AlignedFace>> = boxes
         .iter()
-        .map(|b| align_face_to(&photo.rgb, &b.landmarks, template))
+        .map(|b| align_face_to(photo.rgb, &b.landmarks, template))
         .collect();
-    let Some(hires) = &photo.hires else {
+    let Some(hires) = photo.hires else {
         return aligned;
     };
     let to_photo = |p: [f32; 2]| p.map(|v| v / photo.rgb_scale);
@@ -302,7 +321,9 @@ pub fn analyse(
 
 /// One photo's faces between detection and embedding.
 struct Located {
+    /// In pixels of the image they were found in, `rgb_scale` of the photo's size.
     kept: Vec<FaceBox>,
+    rgb_scale: f32,
     animal: Vec<bool>,
     face_check: Option<String>,
     faces: usize,
@@ -341,23 +362,35 @@ pub fn analyse_batch(
             .map(|f| to_full_resolution(f, photo.detect_scale))
             .collect();
         // Only photos shrunk well below the tiled resolution can hide faces the first pass
-        // missed.
+        // missed. A scaled JPEG is decoded again for it, at the size that pass looks at.
+        let mut larger = None;
         if boxes.is_empty() && photo.full.0.max(photo.full.1) > DETECT_MAX_SIDE * 3 / 2 {
-            boxes = detect_tiled(backend, &photo.rgb, 0.3)?;
+            larger = photo.hires.as_ref().and_then(HiRes::for_tiled_pass);
+            let rgb = larger.as_ref().map_or(&photo.rgb, |(rgb, _, _)| rgb);
+            boxes = detect_tiled(backend, rgb, 0.3)?;
         }
-        // In `photo.rgb` pixels until stored.
+        let pixels = match &larger {
+            Some((rgb, rgb_scale, hires)) => Pixels {
+                rgb,
+                rgb_scale: *rgb_scale,
+                hires: Some(hires),
+            },
+            None => photo.pixels(),
+        };
+        // In `pixels.rgb` pixels until stored.
         let mut kept = Vec::new();
         // A degenerate landmark set cannot be aligned; such a detection is not a usable face.
-        for (b, face) in boxes.iter().zip(align_all(photo, &boxes, &template)) {
+        for (b, face) in boxes.iter().zip(align_all(&pixels, &boxes, &template)) {
             if let Some(face) = face {
                 kept.push(*b);
                 aligned.push(face);
             }
         }
-        let (animal, face_check) = check_animals(backend, &photo.rgb, &kept)?;
+        let (animal, face_check) = check_animals(backend, pixels.rgb, &kept)?;
         let faces = kept.len();
         located.push(Located {
             kept,
+            rgb_scale: pixels.rgb_scale,
             animal,
             face_check,
             faces,
@@ -384,7 +417,7 @@ pub fn analyse_batch(
         let faces = l
             .kept
             .into_iter()
-            .map(|b| to_full_resolution(&b, photo.rgb_scale))
+            .map(|b| to_full_resolution(&b, l.rgb_scale))
             .zip(mine)
             .zip(crops.by_ref().take(l.faces))
             .zip(l.animal)
@@ -532,7 +565,7 @@ mod tests {
                 landmarks: full.map(|p| p.map(|v| v * photo.rgb_scale)),
             })
             .collect();
-        let aligned = align_all(&photo, &boxes, &template);
+        let aligned = align_all(&photo.pixels(), &boxes, &template);
         let full = crate::decode::decode_file(&path, &limits).unwrap().rgb;
         let diff = |a: &AlignedFace, b: &AlignedFace| {
             let sum: u64 = a

@@ -1,11 +1,12 @@
 //! Large JPEGs decoded at the scale each stage needs: libjpeg-turbo (the `turbojpeg` crate)
 //! scales in the IDCT by 1/2, 1/4 or 1/8, which costs a fraction of a full decode and of its
 //! memory. [`decode_file_scaled`] decodes a photo at the smallest such scale whose long side
-//! still covers [`SCALED_MIN_SIDE`] (what the detector's tiled pass looks at) and orients it;
-//! photos too small to scale, other formats, RAW files and JPEGs that libjpeg-turbo cannot turn
-//! into RGB take [`crate::decode`]'s path unchanged. [`HiRes`] keeps the file so that the
-//! inference thread can decode it again at a larger scale when a face has fewer pixels than its
-//! aligned crop ([`HiRes::regions`]): only those faces' regions are kept from that decode.
+//! still covers what the detector looks at ([`first_scale`]) and orients it; photos too small to
+//! scale, other formats, RAW files and JPEGs that libjpeg-turbo cannot turn into RGB take
+//! [`crate::decode`]'s path unchanged. [`HiRes`] keeps the file so that the inference thread can
+//! decode it again at a larger scale: the whole photo when the detector's tiled pass needs more
+//! pixels ([`HiRes::for_tiled_pass`]), and the regions of faces that have fewer pixels than
+//! their aligned crop ([`HiRes::regions`]).
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -18,9 +19,19 @@ use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 use crate::decode::{decode_bytes, decode_raw, is_truncated, DecodeError, DecodeLimits};
 use crate::exif::ExifInfo;
 
-/// The scaled image's long side is at least this: the detector's tiled pass
-/// ([`crate::faces::TILED_MAX_SIDE`]) looks at up to 1920 px.
-pub const SCALED_MIN_SIDE: u32 = crate::faces::TILED_MAX_SIDE;
+/// The first decode's scale: the smallest whose long side covers the detector's tiled pass
+/// ([`crate::faces::TILED_MAX_SIDE`]), for a photo that large (1/2 at 12 MP, 1/4 at 48 MP);
+/// otherwise 1/2 when that still covers its first pass ([`crate::faces::DETECT_MAX_SIDE`]:
+/// from about 1.7 MP), and the tiled pass, when it runs, decodes the photo again
+/// ([`HiRes::for_tiled_pass`]). Not smaller: 12 MP photos at 1/4 measured no faster, as more
+/// faces then need a region decode ([`HiRes::regions`]) and faceless ones the second decode.
+pub fn first_scale(width: u32, height: u32) -> Option<ScalingFactor> {
+    let half = ScalingFactor::ONE_HALF;
+    scale_for(width, height, crate::faces::TILED_MAX_SIDE).or_else(|| {
+        (half.scale(width.max(height) as usize) >= crate::faces::DETECT_MAX_SIDE as usize)
+            .then_some(half)
+    })
+}
 /// The second decode for faces with too few pixels is never larger than this (a 12 MP photo
 /// at full size, a 48 MP one at 1/2, a 100 MP one at 1/4), so memory does not grow with the
 /// photo.
@@ -29,6 +40,12 @@ pub const HIRES_MAX_PIXELS: u64 = 16_000_000;
 /// decoder's RGB buffer (3), its oriented copy (3), and the detector's copy and the face
 /// crops (at most 4 more; see [`crate::budget`]).
 const SCALED_BYTES_PER_PIXEL: u64 = 10;
+/// Bytes per pixel of the first decode held while the photo is analysed: the oriented image
+/// (3) and the detector's copy (at most 1 more).
+const HELD_BYTES_PER_PIXEL: u64 = 4;
+/// Peak bytes per pixel of the tiled pass's decode: the decoder's buffer (3), its oriented
+/// copy (3) and the copy shrunk to the tiled pass's size (at most 3).
+const TILED_BYTES_PER_PIXEL: u64 = 9;
 
 /// The IDCT scales libjpeg-turbo has SIMD code for, smallest first.
 const SCALES: [ScalingFactor; 3] = [
@@ -60,15 +77,35 @@ fn largest_hires(width: u32, height: u32) -> ScalingFactor {
         .unwrap_or(ScalingFactor::ONE_EIGHTH)
 }
 
-/// Peak bytes of preparing and analysing a `width x height` JPEG on the scaled path (the
-/// scaled image and its copies, then a second decode for small faces), or `None` when it takes
-/// the unscaled path.
+/// The scale of the tiled pass's decode: the smallest that covers
+/// [`crate::faces::TILED_MAX_SIDE`], at most [`largest_hires`].
+fn tiled_scale(width: u32, height: u32) -> ScalingFactor {
+    let largest = largest_hires(width, height);
+    scale_for(width, height, crate::faces::TILED_MAX_SIDE)
+        .filter(|s| as_fraction(*s) <= as_fraction(largest))
+        .unwrap_or(largest)
+}
+
+fn as_fraction(s: ScalingFactor) -> f32 {
+    s.num() as f32 / s.denom() as f32
+}
+
+/// Peak bytes of preparing and analysing a `width x height` JPEG on the scaled path, or `None`
+/// when it takes the unscaled path: the largest of the first decode and its copies; the held
+/// image and the tiled pass's decode; and those with a larger decode for small faces.
 pub fn scaled_peak_bytes(width: u32, height: u32) -> Option<u64> {
-    let scale = scale_for(width, height, SCALED_MIN_SIDE)?;
-    let hires = largest_hires(width, height);
+    let scale = first_scale(width, height)?;
+    let first = scaled_pixels(width, height, scale);
+    // The tiled pass decodes again only when it looks at more pixels than the first decode.
+    let tiled = Some(tiled_scale(width, height))
+        .filter(|&t| as_fraction(t) > as_fraction(scale))
+        .map_or(0, |t| scaled_pixels(width, height, t));
+    let hires = scaled_pixels(width, height, largest_hires(width, height));
+    let held = first * HELD_BYTES_PER_PIXEL;
     Some(
-        scaled_pixels(width, height, scale) * SCALED_BYTES_PER_PIXEL
-            + scaled_pixels(width, height, hires) * 3,
+        (first * SCALED_BYTES_PER_PIXEL)
+            .max(held + tiled * TILED_BYTES_PER_PIXEL)
+            .max(held + tiled * 3 + hires * 3),
     )
 }
 
@@ -156,7 +193,7 @@ fn scaled(bytes: Vec<u8>, limits: &DecodeLimits) -> Result<Result<Decoded, Vec<u
         });
     }
     let rgb_colourspace = matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray);
-    let Some(scale) = scale_for(w, h, SCALED_MIN_SIDE).filter(|_| rgb_colourspace) else {
+    let Some(scale) = first_scale(w, h).filter(|_| rgb_colourspace) else {
         return Ok(Err(bytes));
     };
     let Some(stored) = decode_at(&bytes, scale) else {
@@ -248,6 +285,33 @@ pub struct Region {
 }
 
 impl HiRes {
+    /// The whole photo decoded again, oriented, at the scale the detector's tiled pass looks
+    /// at ([`crate::faces::TILED_MAX_SIDE`]) when that is larger than the first decode: the
+    /// image, its pixels per photo pixel, and the file for regions at that scale. `None` when
+    /// the first decode is as large, or the decode fails (the tiled pass then looks at the
+    /// first decode).
+    pub fn for_tiled_pass(&self) -> Option<(RgbImage, f32, HiRes)> {
+        let (w, h) = self.stored;
+        let scale = tiled_scale(w, h);
+        if as_fraction(scale) <= as_fraction(self.scale) {
+            return None;
+        }
+        let rgb = orient(decode_at(&self.bytes, scale)?, self.orientation);
+        let full_width = if matches!(self.orientation, 5..=8) {
+            h
+        } else {
+            w
+        };
+        let hires = HiRes {
+            bytes: self.bytes.clone(),
+            stored: self.stored,
+            orientation: self.orientation,
+            scale,
+        };
+        let pixels_per_photo_pixel = rgb.width() as f32 / full_width as f32;
+        Some((rgb, pixels_per_photo_pixel, hires))
+    }
+
     /// The scale (region pixels per photo pixel) a face needs when, at the first decode's
     /// scale, it has `pixels_per_crop_pixel` of its aligned crop's pixels; `None` when the first
     /// decode already suffices or nothing larger is allowed.
@@ -259,7 +323,7 @@ impl HiRes {
         let have = self.scale.num() as f32 / self.scale.denom() as f32;
         let want = have / pixels_per_crop_pixel.max(1e-3);
         let largest = largest_hires(w, h);
-        let as_f = |s: ScalingFactor| s.num() as f32 / s.denom() as f32;
+        let as_f = as_fraction;
         let pick = SCALES
             .into_iter()
             .chain([ScalingFactor::ONE])
@@ -364,6 +428,24 @@ mod tests {
         );
         assert_eq!(scale_for(3000, 2000, 1920), None, "1/2 would be 1500 px");
         assert_eq!(scale_for(1024, 768, 1920), None);
+    }
+
+    #[test]
+    fn the_first_decode_covers_the_detector_and_the_tiled_pass_decodes_small_photos_again() {
+        assert_eq!(first_scale(4032, 3024), Some(ScalingFactor::ONE_HALF));
+        assert_eq!(first_scale(8000, 6000), Some(ScalingFactor::ONE_QUARTER));
+        assert_eq!(
+            first_scale(3264, 2448),
+            Some(ScalingFactor::ONE_HALF),
+            "not 1/4"
+        );
+        assert_eq!(first_scale(3000, 2000), Some(ScalingFactor::ONE_HALF));
+        assert_eq!(first_scale(2121, 1414), Some(ScalingFactor::ONE_HALF));
+        assert_eq!(first_scale(1200, 900), None, "1/2 would be 600 px");
+        assert_eq!(tiled_scale(4032, 3024), ScalingFactor::ONE_HALF);
+        assert_eq!(tiled_scale(2121, 1414), ScalingFactor::ONE);
+        assert_eq!(tiled_scale(8000, 6000), ScalingFactor::ONE_QUARTER);
+        assert_eq!(tiled_scale(16000, 12000), ScalingFactor::ONE_EIGHTH);
     }
 
     #[test]

@@ -117,10 +117,30 @@ fn scaled_decode_matches_a_full_decode_and_resize_in_every_orientation() {
             "region, orientation {o}: mean {mean:.2}, max {max}"
         );
     }
-    // Too small to scale: the full path's pixels exactly.
+    // A 3 MP photo is decoded at 1/2; its tiled pass decodes it again at full size.
     let p = dir.path().join("3mp.jpg");
     let three = imageops::resize(&upright, 2000, 1500, imageops::FilterType::Triangle);
     fs::write(&p, jpeg_with_orientation(&stored_for(&three, 6), 6)).unwrap();
+    let half = decode_file_scaled(&p, &limits).unwrap();
+    assert_eq!(
+        (half.full, half.rgb.dimensions()),
+        ((2000, 1500), (1000, 750))
+    );
+    let (whole, scale, _) = half
+        .hires
+        .as_ref()
+        .and_then(|h| h.for_tiled_pass())
+        .expect("decoded again at full size");
+    assert_eq!((whole.dimensions(), scale), ((2000, 1500), 1.0));
+    let (mean, max) = difference(&whole, &decode_file(&p, &limits).unwrap().rgb);
+    assert!(
+        mean < 1.0 && max < 40,
+        "tiled pass: mean {mean:.2}, max {max}"
+    );
+    // Too small to scale (1/2 would be under 640 px): the full path's pixels exactly.
+    let p = dir.path().join("1mp.jpg");
+    let one = imageops::resize(&upright, 1200, 900, imageops::FilterType::Triangle);
+    fs::write(&p, jpeg_with_orientation(&stored_for(&one, 6), 6)).unwrap();
     let unscaled = decode_file_scaled(&p, &limits).unwrap();
     assert!(unscaled.hires.is_none() && unscaled.scale == 1.0);
     assert!(unscaled.rgb == decode_file(&p, &limits).unwrap().rgb);
