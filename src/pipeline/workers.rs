@@ -127,7 +127,7 @@ pub fn take_batch<T>(rx: &mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
 #[cfg(debug_assertions)]
 fn inject_test_panic(prepared: &crate::faces::Prepared) {
     if let Ok(w) = std::env::var("PHOTO_ORGANIZER_TEST_PANIC") {
-        if w.parse() == Ok(prepared.rgb.width()) {
+        if w.parse() == Ok(prepared.full.0) {
             panic!("injected test panic");
         }
     }
