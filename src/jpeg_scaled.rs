@@ -91,22 +91,27 @@ fn as_fraction(s: ScalingFactor) -> f32 {
 }
 
 /// Peak bytes of preparing and analysing a `width x height` JPEG on the scaled path, or `None`
-/// when it takes the unscaled path: the largest of the first decode and its copies; the held
-/// image and the tiled pass's decode; and those with a larger decode for small faces.
+/// when it takes the unscaled path: the larger of the first decode with its copies and of the
+/// held image with the tiled pass's decode (when that pass decodes again), plus a larger
+/// decode for small faces when one is possible beyond those.
 pub fn scaled_peak_bytes(width: u32, height: u32) -> Option<u64> {
     let scale = first_scale(width, height)?;
     let first = scaled_pixels(width, height, scale);
+    let tiled_at = tiled_scale(width, height);
     // The tiled pass decodes again only when it looks at more pixels than the first decode.
-    let tiled = Some(tiled_scale(width, height))
-        .filter(|&t| as_fraction(t) > as_fraction(scale))
-        .map_or(0, |t| scaled_pixels(width, height, t));
-    let hires = scaled_pixels(width, height, largest_hires(width, height));
+    let tiled = if as_fraction(tiled_at) > as_fraction(scale) {
+        scaled_pixels(width, height, tiled_at)
+    } else {
+        0
+    };
+    let largest = largest_hires(width, height);
+    let hires = if as_fraction(largest) > as_fraction(scale).max(as_fraction(tiled_at)) {
+        scaled_pixels(width, height, largest)
+    } else {
+        0
+    };
     let held = first * HELD_BYTES_PER_PIXEL;
-    Some(
-        (first * SCALED_BYTES_PER_PIXEL)
-            .max(held + tiled * TILED_BYTES_PER_PIXEL)
-            .max(held + tiled * 3 + hires * 3),
-    )
+    Some((first * SCALED_BYTES_PER_PIXEL).max(held + tiled * TILED_BYTES_PER_PIXEL) + hires * 3)
 }
 
 /// Bytes of a file read for its header by [`file_peak_bytes`]: the SOF marker follows the EXIF
@@ -454,6 +459,13 @@ mod tests {
         let twelve = peak(4032, 3024);
         // The unscaled path held 10 bytes a pixel of the full photo (crate::budget).
         assert!(twelve < 4032 * 3024 * 10 * 6 / 10, "{twelve}");
+        // A 3 MP photo decoded at 1/2, then again at full size for the tiled pass: no more
+        // than the unscaled path's 10 bytes a pixel, and at least its full-size decode.
+        let three = peak(2000, 1500);
+        assert!(
+            (2000 * 1500 * 3..=2000 * 1500 * 10).contains(&three),
+            "{three}"
+        );
         for (w, h) in [(8000, 6000), (8192, 6144), (12000, 8000), (16000, 12000)] {
             let p = peak(w, h);
             assert!(p <= twelve * 13 / 10, "{w}x{h}: {p} vs 12 MP {twelve}");
