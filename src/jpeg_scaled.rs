@@ -325,16 +325,15 @@ impl HiRes {
             return None;
         }
         let (w, h) = self.stored;
-        let have = self.scale.num() as f32 / self.scale.denom() as f32;
+        let have = as_fraction(self.scale);
         let want = have / pixels_per_crop_pixel.max(1e-3);
         let largest = largest_hires(w, h);
-        let as_f = as_fraction;
         let pick = SCALES
             .into_iter()
             .chain([ScalingFactor::ONE])
-            .filter(|&s| as_f(s) > have && as_f(s) <= as_f(largest))
-            .find(|&s| as_f(s) >= want)
-            .or(Some(largest).filter(|&s| as_f(s) > have))?;
+            .filter(|&s| as_fraction(s) > have && as_fraction(s) <= as_fraction(largest))
+            .find(|&s| as_fraction(s) >= want)
+            .or(Some(largest).filter(|&s| as_fraction(s) > have))?;
         Some(pick)
     }
 
