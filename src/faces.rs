@@ -17,6 +17,7 @@ use crate::{
     exif::ExifInfo,
     jpeg_scaled::{decode_file_scaled, HiRes},
 };
+use turbojpeg::ScalingFactor;
 
 /// Bumped whenever decoding, detection input or alignment changes what a model sees, so cached
 /// results from older versions are not reused. Not bumped for the pet check (animals.rs): a bump
@@ -244,7 +245,8 @@ struct Pixels<'a> {
     rgb: &'a RgbImage,
     /// `rgb` pixels per photo pixel.
     rgb_scale: f32,
-    hires: Option<&'a HiRes>,
+    /// For a scaled JPEG: its file, and the scale `rgb` was decoded at.
+    hires: Option<(&'a HiRes, ScalingFactor)>,
 }
 
 impl Prepared {
@@ -252,7 +254,7 @@ impl Prepared {
         Pixels {
             rgb: &self.rgb,
             rgb_scale: self.rgb_scale,
-            hires: self.hires.as_ref(),
+            hires: self.hires.as_ref().map(|h| (h, h.scale())),
         }
     }
 }
@@ -269,7 +271,7 @@ fn align_all(
         .iter()
         .map(|b| align_face_to(photo.rgb, &b.landmarks, template))
         .collect();
-    let Some(hires) = photo.hires else {
+    let Some((hires, decoded_at)) = photo.hires else {
         return aligned;
     };
     let to_photo = |p: [f32; 2]| p.map(|v| v / photo.rgb_scale);
@@ -286,7 +288,7 @@ fn align_all(
         .collect();
     let Some(scale) = small
         .iter()
-        .filter_map(|&(_, _, have)| hires.scale_needed(have))
+        .filter_map(|&(_, _, have)| hires.scale_needed(decoded_at, have))
         .max_by_key(|s| s.num() * 8 / s.denom())
     else {
         return aligned;
@@ -370,10 +372,10 @@ pub fn analyse_batch(
             boxes = detect_tiled(backend, rgb, 0.3)?;
         }
         let pixels = match &larger {
-            Some((rgb, rgb_scale, hires)) => Pixels {
+            Some((rgb, rgb_scale, decoded_at)) => Pixels {
                 rgb,
                 rgb_scale: *rgb_scale,
-                hires: Some(hires),
+                hires: photo.hires.as_ref().map(|h| (h, *decoded_at)),
             },
             None => photo.pixels(),
         };

@@ -206,11 +206,7 @@ fn scaled(bytes: Vec<u8>, limits: &DecodeLimits) -> Result<Result<Decoded, Vec<u
     };
     let exif = ExifInfo::read(&bytes);
     let rgb = orient(stored, u32::from(exif.orientation));
-    let full = if matches!(exif.orientation, 5..=8) {
-        (h, w)
-    } else {
-        (w, h)
-    };
+    let full = oriented_size((w, h), u32::from(exif.orientation));
     Ok(Ok(Decoded {
         scale: rgb.width() as f32 / full.0 as f32,
         rgb,
@@ -249,6 +245,15 @@ fn decode_at(bytes: &[u8], scale: ScalingFactor) -> Option<RgbImage> {
 /// `photo_organizer bench`'s decode time per scale.
 pub fn decode_jpeg_at(bytes: &[u8], num: usize, denom: usize) -> Option<RgbImage> {
     decode_at(bytes, ScalingFactor::new(num, denom))
+}
+
+/// The size of a `stored` image once EXIF orientation `o` is applied (5-8 turn it).
+fn oriented_size(stored: (u32, u32), o: u32) -> (u32, u32) {
+    if matches!(o, 5..=8) {
+        (stored.1, stored.0)
+    } else {
+        stored
+    }
 }
 
 fn orient(stored: RgbImage, orientation: u32) -> RgbImage {
@@ -290,42 +295,41 @@ pub struct Region {
 }
 
 impl HiRes {
+    /// The scale of the first decode.
+    pub fn scale(&self) -> ScalingFactor {
+        self.scale
+    }
+
     /// The whole photo decoded again, oriented, at the scale the detector's tiled pass looks
     /// at ([`crate::faces::TILED_MAX_SIDE`]) when that is larger than the first decode: the
-    /// image, its pixels per photo pixel, and the file for regions at that scale. `None` when
-    /// the first decode is as large, or the decode fails (the tiled pass then looks at the
+    /// image, its pixels per photo pixel, and that scale (for [`HiRes::scale_needed`]). `None`
+    /// when the first decode is as large, or the decode fails (the tiled pass then looks at the
     /// first decode).
-    pub fn for_tiled_pass(&self) -> Option<(RgbImage, f32, HiRes)> {
+    pub fn for_tiled_pass(&self) -> Option<(RgbImage, f32, ScalingFactor)> {
         let (w, h) = self.stored;
         let scale = tiled_scale(w, h);
         if as_fraction(scale) <= as_fraction(self.scale) {
             return None;
         }
         let rgb = orient(decode_at(&self.bytes, scale)?, self.orientation);
-        let full_width = if matches!(self.orientation, 5..=8) {
-            h
-        } else {
-            w
-        };
-        let hires = HiRes {
-            bytes: self.bytes.clone(),
-            stored: self.stored,
-            orientation: self.orientation,
-            scale,
-        };
-        let pixels_per_photo_pixel = rgb.width() as f32 / full_width as f32;
-        Some((rgb, pixels_per_photo_pixel, hires))
+        let pixels_per_photo_pixel =
+            rgb.width() as f32 / oriented_size(self.stored, self.orientation).0 as f32;
+        Some((rgb, pixels_per_photo_pixel, scale))
     }
 
-    /// The scale (region pixels per photo pixel) a face needs when, at the first decode's
-    /// scale, it has `pixels_per_crop_pixel` of its aligned crop's pixels; `None` when the first
-    /// decode already suffices or nothing larger is allowed.
-    pub fn scale_needed(&self, pixels_per_crop_pixel: f32) -> Option<ScalingFactor> {
+    /// The scale (region pixels per photo pixel) a face needs when, in the photo decoded at
+    /// `decoded_at`, it has `pixels_per_crop_pixel` of its aligned crop's pixels; `None` when
+    /// that decode already suffices or nothing larger is allowed.
+    pub fn scale_needed(
+        &self,
+        decoded_at: ScalingFactor,
+        pixels_per_crop_pixel: f32,
+    ) -> Option<ScalingFactor> {
         if pixels_per_crop_pixel >= 1.0 || !pixels_per_crop_pixel.is_finite() {
             return None;
         }
         let (w, h) = self.stored;
-        let have = as_fraction(self.scale);
+        let have = as_fraction(decoded_at);
         let want = have / pixels_per_crop_pixel.max(1e-3);
         let largest = largest_hires(w, h);
         let pick = SCALES
@@ -342,13 +346,12 @@ impl HiRes {
     /// in order; `None` when the decode fails (the faces are then aligned from the first
     /// decode).
     pub fn regions(&self, scale: ScalingFactor, rects: &[[f32; 4]]) -> Option<Vec<Region>> {
-        let turned = matches!(self.orientation, 5..=8);
         let scaled = (
             scale.scale(self.stored.0 as usize) as u32,
             scale.scale(self.stored.1 as usize) as u32,
         );
-        let oriented = if turned { (scaled.1, scaled.0) } else { scaled };
-        let s = oriented.0 as f32 / if turned { self.stored.1 } else { self.stored.0 } as f32;
+        let oriented = oriented_size(scaled, self.orientation);
+        let s = oriented.0 as f32 / oriented_size(self.stored, self.orientation).0 as f32;
         let wanted: Vec<([u32; 4], [u32; 4])> = rects
             .iter()
             .map(|r| {
