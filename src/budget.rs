@@ -22,25 +22,23 @@ const PEAK_BYTES_PER_PIXEL: u64 = 10;
 /// ([`crate::jpeg_scaled`]): its cost stays about that of a 12 MP photo whatever its size.
 pub fn decode_cost(path: &Path, max_pixels: u64) -> Option<u64> {
     let file_bytes = std::fs::metadata(path).ok()?.len();
-    let reader = image::ImageReader::open(path)
+    let within = |(w, h): (u32, u32)| u64::from(w) * u64::from(h) <= max_pixels;
+    // A JPEG from libjpeg-turbo's reading of its first megabyte: `image`'s reader would read
+    // the whole file (2-5 MB for a phone photo) for its size.
+    if let Some((size, peak)) = crate::jpeg_scaled::file_header_cost(path) {
+        let full = u64::from(size.0) * u64::from(size.1) * PEAK_BYTES_PER_PIXEL;
+        return within(size).then(|| file_bytes + peak.unwrap_or(full));
+    }
+    let (w, h) = image::ImageReader::open(path)
         .ok()?
         .with_guessed_format()
-        .ok()?;
-    let is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
-    let (w, h) = reader
+        .ok()?
         .into_dimensions()
         .ok()
         // HEIC/HEIF: the size its `ispe` properties declare (libheif's peak is below the
         // same 10 bytes a pixel: YCbCr planes, then the RGB copy).
         .or_else(|| crate::heif::header_dimensions(path))?;
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return None;
-    }
-    let pixels = is_jpeg
-        .then(|| crate::jpeg_scaled::file_peak_bytes(path))
-        .flatten()
-        .unwrap_or(u64::from(w) * u64::from(h) * PEAK_BYTES_PER_PIXEL);
-    Some(file_bytes + pixels)
+    within((w, h)).then(|| file_bytes + u64::from(w) * u64::from(h) * PEAK_BYTES_PER_PIXEL)
 }
 
 /// A byte semaphore.

@@ -114,13 +114,15 @@ pub fn scaled_peak_bytes(width: u32, height: u32) -> Option<u64> {
     Some((first * SCALED_BYTES_PER_PIXEL).max(held + tiled * TILED_BYTES_PER_PIXEL) + hires * 3)
 }
 
-/// Bytes of a file read for its header by [`file_peak_bytes`]: the SOF marker follows the EXIF
+/// Bytes of a file read for its header by [`file_header_cost`]: the SOF marker follows the EXIF
 /// and ICC segments, well within this in camera files.
 const HEADER_BYTES: u64 = 1 << 20;
 
-/// [`scaled_peak_bytes`] for the JPEG at `path`, from its header; `None` when it takes the
-/// unscaled path (or its header is not within the first [`HEADER_BYTES`]).
-pub fn file_peak_bytes(path: &Path) -> Option<u64> {
+/// The JPEG at `path` from its header alone: its stored size and, when it takes the scaled
+/// path, its [`scaled_peak_bytes`]. `None` when it is not a JPEG libjpeg-turbo can read the
+/// header of within the first [`HEADER_BYTES`] (the caller asks a general reader then). Reads
+/// at most that much, never the whole file.
+pub fn file_header_cost(path: &Path) -> Option<((u32, u32), Option<u64>)> {
     use std::io::Read;
     let mut head = Vec::new();
     std::fs::File::open(path)
@@ -128,11 +130,16 @@ pub fn file_peak_bytes(path: &Path) -> Option<u64> {
         .take(HEADER_BYTES)
         .read_to_end(&mut head)
         .ok()?;
-    let header = turbojpeg::read_header(&head).ok()?;
-    if !matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray) {
+    if !head.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
-    scaled_peak_bytes(header.width as u32, header.height as u32)
+    let header = turbojpeg::read_header(&head).ok()?;
+    let size = (header.width as u32, header.height as u32);
+    let scaled = matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray);
+    Some((
+        size,
+        scaled.then(|| scaled_peak_bytes(size.0, size.1)).flatten(),
+    ))
 }
 
 /// A photo decoded by [`decode_file_scaled`].
