@@ -124,15 +124,14 @@ const HEADER_BYTES: u64 = 1 << 20;
 /// at most that much, never the whole file.
 pub fn file_header_cost(path: &Path) -> Option<((u32, u32), Option<u64>)> {
     use std::io::Read;
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(HEADER_BYTES)
-        .read_to_end(&mut head)
-        .ok()?;
-    if !head.starts_with(&[0xFF, 0xD8]) {
+    let mut file = std::fs::File::open(path).ok()?;
+    // The start-of-image marker first: a HEIC or PNG is not read any further here.
+    let mut head = vec![0u8; 2];
+    file.read_exact(&mut head).ok()?;
+    if head != [0xFF, 0xD8] {
         return None;
     }
+    file.take(HEADER_BYTES - 2).read_to_end(&mut head).ok()?;
     let header = turbojpeg::read_header(&head).ok()?;
     let size = (header.width as u32, header.height as u32);
     let scaled = matches!(header.colorspace, Colorspace::YCbCr | Colorspace::Gray);
