@@ -11,19 +11,19 @@ use anyhow::Context;
 
 use crate::{
     config::OrganizeConfig,
-    execute::{execute, remove_stale_partials, ExecReport},
+    execute::{execute_with, remove_stale_partials, EarlyCopies, ExecReport},
     exit::{EXIT_INTERRUPTED, EXIT_WITH_ERRORS, STOP},
     lock::lock_output,
     pipeline::{
         analyse::{analyse, model_key},
         cluster::{cluster_faces, gather_faces},
-        hash::hash,
+        hash::hash_noting_new,
         identify::{identify_people, load_state, save_people},
         library::scan_library,
         place::place,
         record::{all_errors, placed, summary, write_outputs, RunView},
     },
-    plan::Plan,
+    plan::{Plan, Transfer},
     report::{print_json, render_summary},
     sync::{self, SyncPlan, Wanted},
 };
@@ -52,7 +52,25 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
     let model_key = model_key(c);
 
     let library = scan_library(c, progress);
-    let hashes = hash(&library, &mut cache, progress)?;
+    let (hashes, new) = hash_noting_new(&library, &mut cache, progress)?;
+    if !c.dry_run {
+        // OUT's lock is held: no other run is writing there.
+        let stale = remove_stale_partials(&c.output);
+        if stale > 0 && verbose {
+            progress.message(&format!(
+                "removed {stale} unfinished copies left by an earlier run"
+            ));
+        }
+    }
+    // Copies of the new photos start now, so the disk writes them while they are analysed.
+    let early = (!c.dry_run && c.transfer == Transfer::Copy).then(|| {
+        let sources = new
+            .iter()
+            .filter(|&&i| library.in_library(i) && hashes[i].is_ok())
+            .map(|&i| library.items[i].photo.path.clone())
+            .collect();
+        EarlyCopies::start(&c.output, sources, &STOP)
+    });
     let Some(analyses) = analyse(
         c, &library, &hashes, &mut cache, &model_key, progress, verbose, &STOP,
     )?
@@ -118,14 +136,17 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
         };
         (ExecReport::default(), would)
     } else {
-        let stale = remove_stale_partials(&c.output);
-        if stale > 0 && verbose {
-            progress.message(&format!(
-                "removed {stale} unfinished copies left by an earlier run"
-            ));
-        }
+        let early = early.map(EarlyCopies::finish);
         let synced = sync::apply(&c.output, &sync_plan);
-        let exec = execute(&placement.plan, &c.output, c.transfer, progress, &STOP);
+        let exec = execute_with(
+            &placement.plan,
+            &c.output,
+            c.transfer,
+            progress,
+            &STOP,
+            early.as_ref(),
+        );
+        drop(early);
         let new_ledger = sync::record(
             &c.output,
             &placement.plan,

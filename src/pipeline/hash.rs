@@ -16,6 +16,15 @@ pub fn hash(
     cache: &mut Cache,
     progress: &dyn ProgressSink,
 ) -> anyhow::Result<Hashes> {
+    Ok(hash_noting_new(library, cache, progress)?.0)
+}
+
+/// [`hash`], and the items hashed now: new to the cache, or changed since (by size and mtime).
+pub fn hash_noting_new(
+    library: &Library,
+    cache: &mut Cache,
+    progress: &dyn ProgressSink,
+) -> anyhow::Result<(Hashes, Vec<usize>)> {
     let items = &library.items;
     progress.start("hash", Some(items.len() as u64));
     let mut known: Vec<Option<String>> = Vec::with_capacity(items.len());
@@ -51,5 +60,6 @@ pub fn hash(
     cache.put_hashes(&fresh)?;
     progress.advance(items.len() as u64);
     progress.finish();
-    Ok(hashed)
+    let new = (0..items.len()).filter(|&i| known[i].is_none()).collect();
+    Ok((hashed, new))
 }
