@@ -611,6 +611,27 @@ mod tests {
         std::os::unix::fs::MetadataExt::ino(&fs::metadata(path).unwrap())
     }
 
+    /// Copies `ops` (source, destination, photo) into `out` with `made`'s early copies.
+    fn copy_with_early(ops: &[(&Path, &str, usize)], out: &Path, made: &MadeEarly) -> ExecReport {
+        let ops = ops
+            .iter()
+            .map(|&(src, dst, photo)| CopyOp {
+                src: src.to_path_buf(),
+                dst: dst.into(),
+                photo,
+            })
+            .collect();
+        let stop = AtomicBool::new(false);
+        execute_with(
+            &Plan { ops },
+            out,
+            Transfer::Copy,
+            &Silent,
+            &stop,
+            Some(made),
+        )
+    }
+
     #[cfg(unix)]
     #[test]
     fn early_copies_are_linked_into_place_once_and_other_folders_get_their_own_copy() {
@@ -629,25 +650,10 @@ mod tests {
             "the missing source is skipped, the others copied"
         );
         let early_a = inode(&lock(&made.0)[&a].tmp);
-        let op = |src: &Path, dst: &str, photo| CopyOp {
-            src: src.to_path_buf(),
-            dst: dst.into(),
-            photo,
-        };
-        let plan = Plan {
-            ops: vec![
-                op(&a, "x/a.jpg", 0),
-                op(&a, "y/a.jpg", 0),
-                op(&b, "z/b.jpg", 1),
-            ],
-        };
-        let report = execute_with(
-            &plan,
+        let report = copy_with_early(
+            &[(&a, "x/a.jpg", 0), (&a, "y/a.jpg", 0), (&b, "z/b.jpg", 1)],
             &out,
-            Transfer::Copy,
-            &Silent,
-            &AtomicBool::new(false),
-            Some(&made),
+            &made,
         );
         assert_eq!((report.copied, report.failed), (3, 0));
         assert_eq!(fs::read(out.join("x/a.jpg")).unwrap(), b"photo a");
@@ -686,22 +692,7 @@ mod tests {
         assert_eq!(made.len(), 3);
         fs::write(&a, b"edited since, longer").unwrap();
         fs::write(out.join("x/b.jpg"), b"someone else's").unwrap();
-        let op = |src: &Path, dst: &str, photo| CopyOp {
-            src: src.to_path_buf(),
-            dst: dst.into(),
-            photo,
-        };
-        let plan = Plan {
-            ops: vec![op(&a, "x/a.jpg", 0), op(&b, "x/b.jpg", 1)],
-        };
-        let report = execute_with(
-            &plan,
-            &out,
-            Transfer::Copy,
-            &Silent,
-            &AtomicBool::new(false),
-            Some(&made),
-        );
+        let report = copy_with_early(&[(&a, "x/a.jpg", 0), (&b, "x/b.jpg", 1)], &out, &made);
         assert_eq!((report.copied, report.failed), (1, 1));
         assert_eq!(
             fs::read(out.join("x/a.jpg")).unwrap(),
