@@ -151,12 +151,15 @@ fn place_photo(
     let outcomes: Vec<OpOutcome> = group
         .iter()
         .map(|op| {
-            if let Some(copy) = early.take() {
-                return place_one_early(&op.src, out_root, &op.dst, copy, &mut dsts)
-                    .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())));
-            }
-            place_one(&op.src, out_root, &op.dst, transfer, &mut dsts)
-                .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())))
+            place_one(
+                &op.src,
+                out_root,
+                &op.dst,
+                transfer,
+                early.take(),
+                &mut dsts,
+            )
+            .unwrap_or_else(|e| OpOutcome::Failed(format!("{}: {e}", op.dst.display())))
         })
         .collect();
     let all_placed = outcomes.iter().all(|o| !matches!(o, OpOutcome::Failed(_)));
@@ -166,12 +169,14 @@ fn place_photo(
 }
 
 /// Places one op at `out_root/rel`, creating its folders inside `out_root` without following
-/// any link found there; pushes the destination's path onto `dsts` once it is in place.
+/// any link found there, from `early` if it is given; pushes the destination's path onto `dsts`
+/// once it is in place.
 fn place_one(
     src: &Path,
     out_root: &Path,
     rel: &Path,
     transfer: Transfer,
+    early: Option<EarlyCopy>,
     dsts: &mut Vec<PathBuf>,
 ) -> io::Result<OpOutcome> {
     let name = rel
@@ -180,7 +185,10 @@ fn place_one(
     let dir = create_dirs_inside(out_root, rel.parent().unwrap_or(Path::new("")))?;
     let dst = dir.join(name);
     let outcome = match transfer {
-        Transfer::Copy | Transfer::Move => place(src, &dst, transfer)?,
+        Transfer::Copy | Transfer::Move => match early {
+            Some(copy) => place_early(src, &dst, copy)?,
+            None => place(src, &dst, transfer)?,
+        },
         Transfer::Hardlink => link(src, &dst, transfer, |s, d| fs::hard_link(s, d))?,
         Transfer::Symlink => link(src, &dst, transfer, symlink)?,
     };
@@ -190,31 +198,18 @@ fn place_one(
     Ok(outcome)
 }
 
-/// [`place_one`] for a copy made early: linked into place when its source is unchanged since
-/// (size and modification time) and the destination is free, else copied as usual.
-fn place_one_early(
-    src: &Path,
-    out_root: &Path,
-    rel: &Path,
-    copy: EarlyCopy,
-    dsts: &mut Vec<PathBuf>,
-) -> io::Result<OpOutcome> {
-    let linked = (|| {
-        let name = rel.file_name()?;
-        let dir = create_dirs_inside(out_root, rel.parent().unwrap_or(Path::new(""))).ok()?;
-        let dst = dir.join(name);
-        let unchanged = fs::metadata(src).ok().map(|m| stamp(&m)) == Some(copy.stamp);
-        // hard_link fails with AlreadyExists instead of replacing; any failure (another
-        // file system, a name in the way) leaves it to the usual copy.
-        (unchanged && fs::hard_link(&copy.tmp, &dst).is_ok()).then_some(dst)
-    })();
-    let _ = fs::remove_file(&copy.tmp);
-    match linked {
-        Some(dst) => {
-            dsts.push(dst);
-            Ok(OpOutcome::Copied)
-        }
-        None => place_one(src, out_root, rel, Transfer::Copy, dsts),
+/// [`place`] from a copy made early: linked into place when its source is unchanged since
+/// (size and modification time); any failure (the name taken, another file system) leaves it
+/// to the usual copy. The early copy is removed either way.
+fn place_early(src: &Path, dst: &Path, copy: EarlyCopy) -> io::Result<OpOutcome> {
+    let unchanged = fs::metadata(src).ok().map(|m| stamp(&m)) == Some(copy.stamp);
+    // hard_link fails with AlreadyExists instead of replacing, unlike rename.
+    let linked = unchanged && fs::hard_link(&copy.tmp, dst).is_ok();
+    drop(copy);
+    if linked {
+        Ok(OpOutcome::Copied)
+    } else {
+        place(src, dst, Transfer::Copy)
     }
 }
 
@@ -223,10 +218,17 @@ fn stamp(meta: &fs::Metadata) -> (u64, Option<SystemTime>) {
     (meta.len(), meta.modified().ok())
 }
 
-/// A synced copy of a source, made before its folder was known: a temporary file in OUT.
+/// A synced copy of a source, made before its folder was known: a temporary file in OUT,
+/// removed when this is dropped (once linked into place, or not used).
 pub struct EarlyCopy {
     tmp: PathBuf,
     stamp: (u64, Option<SystemTime>),
+}
+
+impl Drop for EarlyCopy {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 /// Copies of new photos made while they are analysed, before anyone knows which folder they
@@ -262,10 +264,8 @@ impl EarlyCopies {
                 let after = fs::metadata(&src).map(|m| stamp(&m));
                 match (copied, before, after) {
                     (Ok(()), Ok(before), Ok(after)) if before == after => {
-                        let copy = EarlyCopy { tmp, stamp: after };
-                        if let Some(old) = lock(&made_w).insert(src, copy) {
-                            let _ = fs::remove_file(old.tmp);
-                        }
+                        // A source listed twice keeps its last copy; the other is removed.
+                        lock(&made_w).insert(src, EarlyCopy { tmp, stamp: after });
                     }
                     _ => {
                         let _ = fs::remove_file(&tmp);
@@ -291,6 +291,10 @@ impl EarlyCopies {
 
     /// Stops copying (the file in progress is finished) and hands over what was made.
     pub fn finish(mut self) -> MadeEarly {
+        self.stop_and_take()
+    }
+
+    fn stop_and_take(&mut self) -> MadeEarly {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
@@ -300,14 +304,9 @@ impl EarlyCopies {
 }
 
 impl Drop for EarlyCopies {
+    /// Copies not handed over are removed.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-        for copy in lock(&self.made).drain().map(|(_, c)| c) {
-            let _ = fs::remove_file(copy.tmp);
-        }
+        drop(self.stop_and_take());
     }
 }
 
@@ -326,14 +325,6 @@ impl MadeEarly {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-impl Drop for MadeEarly {
-    fn drop(&mut self) {
-        for copy in lock(&self.0).drain().map(|(_, c)| c) {
-            let _ = fs::remove_file(copy.tmp);
-        }
     }
 }
 
