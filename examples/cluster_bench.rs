@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use photo_organizer::cluster::{
+use photo_organizer::people::cluster::{
     cluster_exact, cluster_with, knn_recall, ClusterParams, GraphOptions, KnnMethod, EXACT_KNN_MAX,
 };
 use rayon::prelude::*;
@@ -140,7 +140,7 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let (labels, stats) = cluster_with(&data, params, options)?;
         let total = t.elapsed().as_secs_f64();
-        let rss = photo_organizer::bench::peak_rss_mb();
+        let rss = photo_organizer::people::bench::peak_rss_mb();
         let (clusters, noise) = count(&labels);
         println!(
             "n={n}: knn {:?} {:.2}s, cluster {:.2}s (detach {:.2}s), total {total:.2}s, peak RSS {rss:.0} MiB, \
@@ -166,7 +166,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let exact = cluster_exact(&data, params)?;
             let secs = t.elapsed().as_secs_f64();
-            let ari = photo_organizer::eval::adjusted_rand(&labels, &exact);
+            let ari = photo_organizer::people::eval::adjusted_rand(&labels, &exact);
             let identical = labels == exact;
             let (ec, en) = count(&exact);
             println!(
@@ -192,7 +192,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let (approx, st) = cluster_with(&data, params, ivf)?;
             let secs = t.elapsed().as_secs_f64();
-            let ari = photo_organizer::eval::adjusted_rand(&approx, &labels);
+            let ari = photo_organizer::people::eval::adjusted_rand(&approx, &labels);
             println!(
                 "  IVF {:?}: knn {:.2}s, total {secs:.2}s; vs exact kNN: identical {}, ARI {ari:.5}",
                 ivf.method,

@@ -7,9 +7,9 @@
 use std::{path::PathBuf, time::Instant};
 
 use photo_organizer::{
-    decode::{decode_file, DecodeLimits},
-    heif,
-    models::Manifest,
+    media::decode::{decode_file, DecodeLimits},
+    media::heif,
+    setup::models::Manifest,
 };
 
 fn main() {

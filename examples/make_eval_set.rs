@@ -21,7 +21,7 @@ use image::{
     imageops::{self, FilterType},
     DynamicImage, RgbImage,
 };
-use photo_organizer::decode::{decode_bytes, DecodeLimits};
+use photo_organizer::media::decode::{decode_bytes, DecodeLimits};
 use serde::Serialize;
 
 type Res<T> = Result<T, Box<dyn Error>>;

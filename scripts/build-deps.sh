@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What building needs beyond Rust: cmake and nasm, for libjpeg-turbo (the `turbojpeg` crate
-# builds its bundled source: scaled JPEG decoding, src/jpeg_scaled.rs). Installs them with
+# builds its bundled source: scaled JPEG decoding, src/media/jpeg_scaled.rs). Installs them with
 # Debian's apt-get when missing and run as root; otherwise names the fix.
 set -euo pipefail
 missing=()

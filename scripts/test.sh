@@ -30,6 +30,8 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
   fi
 fi
 cargo fmt --all --check
+# Dependencies run one way between src/ folders, and no file is over 700 lines (issue #33).
+python3 scripts/check-layout.py
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 # The fuzz crate is outside the workspace (cargo-fuzz needs nightly to run it): check that it
 # still compiles, with the workspace's versions (its own lock file starts as a copy) and target.

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use crate::{
     commands,
     config::{Config, Mode},
-    exit::install_interrupt_handler,
+    util::exit::install_interrupt_handler,
 };
 
-pub use crate::exit::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_WITH_ERRORS};
+pub use crate::util::exit::{EXIT_FATAL, EXIT_INTERRUPTED, EXIT_WITH_ERRORS};
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     match &config.mode {

@@ -132,7 +132,7 @@ pub struct OrganizeArgs {
 
     /// Memory for decoded photos in flight, in MB; photos wait for room, and one that alone
     /// needs more is reported, not decoded
-    #[arg(long, value_name = "MB", default_value_t = crate::budget::DEFAULT_MAX_MEMORY_MB)]
+    #[arg(long, value_name = "MB", default_value_t = crate::media::budget::DEFAULT_MAX_MEMORY_MB)]
     pub max_memory: u64,
 
     /// Fewest faces that make a person; smaller groups go to _unknown
@@ -146,7 +146,7 @@ pub struct OrganizeArgs {
     /// A face joins a person when another face of that person is within this Euclidean
     /// distance of it (unit vectors: 0.9 = cosine similarity 0.595). Lower: fewer wrong merges,
     /// more unknown faces
-    #[arg(long, default_value_t = crate::cluster::DEFAULT_MERGE_DISTANCE, value_name = "D")]
+    #[arg(long, default_value_t = crate::people::cluster::DEFAULT_MERGE_DISTANCE, value_name = "D")]
     pub merge_distance: f32,
 
     /// Print the summary (or with --dry-run the plan) as JSON on stdout
@@ -352,7 +352,7 @@ pub struct EvalArgs {
     /// A face joins a person when another face of that person is within this Euclidean
     /// distance of it (unit vectors: 0.9 = cosine similarity 0.595). Lower: fewer wrong merges,
     /// more unknown faces
-    #[arg(long, default_value_t = crate::cluster::DEFAULT_MERGE_DISTANCE, value_name = "D")]
+    #[arg(long, default_value_t = crate::people::cluster::DEFAULT_MERGE_DISTANCE, value_name = "D")]
     pub merge_distance: f32,
 
     /// Worker threads [default: all cores]

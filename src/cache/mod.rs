@@ -66,7 +66,7 @@ pub struct StoredAnalysis {
     pub height: u32,
     pub date_taken: Option<String>,
     pub faces: Vec<StoredFace>,
-    /// The second detector that checked the faces for pets ([`crate::animals::CHECKER_ID`]),
+    /// The second detector that checked the faces for pets ([`crate::faces::animals::CHECKER_ID`]),
     /// or `None` when none could.
     pub face_check: Option<String>,
 }
@@ -226,7 +226,7 @@ impl Cache {
     /// fails `PRAGMA quick_check`, or an empty file where a database was) is moved aside to
     /// `library.sqlite.damaged-<unix time>` and a new one started: [`Cache::recovery_note`]
     /// then says so. People's names and decisions come back from each output directory's
-    /// `people.json` ([`crate::decisions`]).
+    /// `people.json` ([`crate::people::decisions`]).
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
         let path = dir.join(DB_NAME);
         std::fs::create_dir_all(dir).map_err(|e| CacheError::Open {

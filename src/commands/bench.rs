@@ -8,11 +8,11 @@ use anyhow::Context;
 use rayon::prelude::*;
 
 use crate::{
-    backend::start_backend,
-    decode::{shrink_to_fit, DecodeLimits},
-    faces::{analyse, prepare, DETECT_MAX_SIDE},
-    report::print_json,
-    scan::scan,
+    faces::analyse::{analyse, prepare, DETECT_MAX_SIDE},
+    media::decode::{shrink_to_fit, DecodeLimits},
+    media::scan::scan,
+    output::report::print_json,
+    pipeline::backend::start_backend,
 };
 
 /// A cache directory holding only links to the shared runtime and models: runs in it start cold.
@@ -27,7 +27,7 @@ fn cold_cache(shared: &Path, at: &Path) -> anyhow::Result<()> {
 }
 
 pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<ExitCode> {
-    use crate::bench::{cluster_figure, BenchReport, ClusterFigure, StageFigure};
+    use crate::people::bench::{cluster_figure, BenchReport, ClusterFigure, StageFigure};
     if let Some(n) = b.cluster_only {
         print_json(&cluster_figure(n)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -63,7 +63,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
             .num_threads(c.threads)
             .build()?;
         let limits = DecodeLimits::default();
-        crate::heif::install(&c.heif_libraries);
+        crate::media::heif::install(&c.heif_libraries);
         let t = Instant::now();
         let decoded = pool.install(|| {
             photos
@@ -79,7 +79,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
             photos
                 .par_iter()
                 .filter(|p| {
-                    crate::decode::decode_file(&p.path, &limits)
+                    crate::media::decode::decode_file(&p.path, &limits)
                         .map(|d| shrink_to_fit(&d.rgb, DETECT_MAX_SIDE))
                         .is_ok()
                 })
@@ -100,7 +100,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
             let decoded = pool.install(|| {
                 jpegs
                     .par_iter()
-                    .filter(|b| crate::jpeg_scaled::decode_jpeg_at(b, 1, denom).is_some())
+                    .filter(|b| crate::media::jpeg_scaled::decode_jpeg_at(b, 1, denom).is_some())
                     .count()
             });
             let stage = format!("JPEG pixels alone at 1/{denom} (libjpeg-turbo)");
@@ -111,7 +111,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
 
         eprintln!("bench: detector and embedder, one inference thread");
         let t = Instant::now();
-        let mut backend = start_backend(c, c.threads, &crate::progress::Lines::default())?;
+        let mut backend = start_backend(c, c.threads, &crate::util::progress::Lines::default())?;
         // Paid once per inference worker and run: what a small incremental run mostly costs.
         report.stages.push(figure(
             "start a backend (models read, sessions built)",
@@ -203,7 +203,7 @@ pub fn run(b: &crate::config::BenchConfig, cache_dir: &Path) -> anyhow::Result<E
         })?;
         report.clustering.push(figure);
     }
-    crate::bench::write(&report, &b.out)
+    crate::people::bench::write(&report, &b.out)
         .with_context(|| format!("cannot write results into {}", b.out.display()))?;
     let mut out = std::io::stdout().lock();
     // Batches compared with the first batch size measured, in the same run.

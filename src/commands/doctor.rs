@@ -1,5 +1,5 @@
 //! `photo_organizer doctor`: checks the runtime, execution providers, GPUs, CUDA libraries,
-//! libtorch and models, each with the fix when it fails ([`crate::doctor`] does the probing).
+//! libtorch and models, each with the fix when it fails ([`crate::setup::doctor`] does the probing).
 //! Exits 1 when the default pipeline cannot run, so scripts can test for it.
 
 use std::{
@@ -10,10 +10,10 @@ use std::{
 
 use crate::{
     config::Config,
-    exit::EXIT_WITH_ERRORS,
-    models::{Manifest, Role},
-    report::print_json,
-    setup,
+    output::report::print_json,
+    setup::fetch,
+    setup::models::{Manifest, Role},
+    util::exit::EXIT_WITH_ERRORS,
 };
 
 pub fn run(
@@ -22,7 +22,7 @@ pub fn run(
     candidates: &[(PathBuf, String)],
     ld_library_path: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    use crate::doctor::{check_libraries, gpus, library_dirs, Check};
+    use crate::setup::doctor::{check_libraries, gpus, library_dirs, Check};
     let mut checks: Vec<Check> = Vec::new();
     let found = candidates.iter().find(|(p, _)| p.is_file());
     checks.push(match found {
@@ -52,8 +52,11 @@ pub fn run(
             "onnxruntime-gpu, beside libonnxruntime",
         )],
     ));
-    let gpu_places = crate::gpu_libs::places_from_env(&config.cache_dir);
-    checks.extend(crate::doctor::gpu_checks(&config.cache_dir, &gpu_places));
+    let gpu_places = crate::setup::gpu_libs::places_from_env(&config.cache_dir);
+    checks.extend(crate::setup::doctor::gpu_checks(
+        &config.cache_dir,
+        &gpu_places,
+    ));
     checks.push(Check {
         what: "pure-Rust runtime (tract backend)".into(),
         ok: cfg!(feature = "tract"),
@@ -70,15 +73,15 @@ pub fn run(
     let default_models = [Role::Detector, Role::Embedder].map(|r| &manifest.default_for(r).id);
     let mut missing_models = Vec::new();
     for a in &manifest.artifact {
-        let st = setup::state(&config.cache_dir, a);
-        if st != setup::State::Present && default_models.contains(&&a.id) {
+        let st = fetch::state(&config.cache_dir, a);
+        if st != fetch::State::Present && default_models.contains(&&a.id) {
             missing_models.push(a.id.as_str());
         }
         checks.push(Check {
             what: format!("{} ({:?})", a.id, a.role).to_lowercase(),
-            ok: st == setup::State::Present,
+            ok: st == fetch::State::Present,
             detail: a.path_in(&config.cache_dir).display().to_string(),
-            fix: (st != setup::State::Present).then(|| "`photo_organizer setup`".into()),
+            fix: (st != fetch::State::Present).then(|| "`photo_organizer setup`".into()),
         });
     }
     let verdict = pipeline_check(runtime_loads, cfg!(feature = "tract"), &missing_models);
@@ -110,17 +113,17 @@ pub fn run(
 
 /// libheif loaded from where `setup` puts it, with its version and the codecs it decodes. Not
 /// part of the verdict: without it only HEIC/HEIF photos are reported, the rest is organised.
-fn heif_check(cache_dir: &Path, manifest: &Manifest) -> crate::doctor::Check {
+fn heif_check(cache_dir: &Path, manifest: &Manifest) -> crate::setup::doctor::Check {
     let files: Vec<PathBuf> = manifest
         .heif_libraries()
         .map(|a| a.path_in(cache_dir))
         .collect();
     let what = "libheif (HEIC/HEIF photos)".to_string();
-    match crate::heif::Libheif::load(&files) {
+    match crate::media::heif::Libheif::load(&files) {
         Ok(lib) => {
             let (hevc, av1) = lib.decoders();
             let yes_no = |b: bool| if b { "yes" } else { "no" };
-            crate::doctor::Check {
+            crate::setup::doctor::Check {
                 what,
                 ok: hevc,
                 detail: format!(
@@ -133,7 +136,7 @@ fn heif_check(cache_dir: &Path, manifest: &Manifest) -> crate::doctor::Check {
                 fix: None,
             }
         }
-        Err(e) => crate::doctor::Check {
+        Err(e) => crate::setup::doctor::Check {
             what,
             ok: false,
             detail: format!("{e}; HEIC/HEIF photos are reported as errors, the rest is organised"),
@@ -148,10 +151,10 @@ fn pipeline_check(
     runtime_loads: bool,
     tract: bool,
     missing_models: &[&str],
-) -> crate::doctor::Check {
+) -> crate::setup::doctor::Check {
     let what = "default pipeline (yunet + sface)".to_string();
     if !missing_models.is_empty() {
-        return crate::doctor::Check {
+        return crate::setup::doctor::Check {
             what,
             ok: false,
             detail: format!("cannot run: {} missing", missing_models.join(", ")),
@@ -159,19 +162,19 @@ fn pipeline_check(
         };
     }
     match (runtime_loads, tract) {
-        (true, _) => crate::doctor::Check {
+        (true, _) => crate::setup::doctor::Check {
             what,
             ok: true,
             detail: "can run on ONNX Runtime".into(),
             fix: None,
         },
-        (false, true) => crate::doctor::Check {
+        (false, true) => crate::setup::doctor::Check {
             what,
             ok: true,
             detail: "can run on tract (CPU only, slower): ONNX Runtime cannot be loaded".into(),
             fix: Some("`photo_organizer setup`, or set ORT_DYLIB_PATH, for ONNX Runtime".into()),
         },
-        (false, false) => crate::doctor::Check {
+        (false, false) => crate::setup::doctor::Check {
             what,
             ok: false,
             detail: "cannot run: ONNX Runtime cannot be loaded and tract is not compiled in".into(),
@@ -182,8 +185,8 @@ fn pipeline_check(
 
 /// Loads the runtime and lists the execution providers it offers.
 #[cfg(feature = "onnx")]
-fn provider_check(candidates: &[(PathBuf, String)]) -> Option<crate::doctor::Check> {
-    use crate::doctor::Check;
+fn provider_check(candidates: &[(PathBuf, String)]) -> Option<crate::setup::doctor::Check> {
+    use crate::setup::doctor::Check;
     let runtime: Vec<po_backend_onnx::RuntimeCandidate> = candidates
         .iter()
         .map(|(path, source)| po_backend_onnx::RuntimeCandidate {
@@ -220,15 +223,15 @@ fn provider_check(candidates: &[(PathBuf, String)]) -> Option<crate::doctor::Che
 }
 
 #[cfg(not(feature = "onnx"))]
-fn provider_check(_: &[(PathBuf, String)]) -> Option<crate::doctor::Check> {
+fn provider_check(_: &[(PathBuf, String)]) -> Option<crate::setup::doctor::Check> {
     None
 }
 
 /// libtorch (the `facenet` backend): version, where it was loaded from, CUDA and MPS; and its
 /// converted models.
 #[cfg(feature = "facenet")]
-fn libtorch_checks(cache_dir: &Path) -> Vec<crate::doctor::Check> {
-    use crate::doctor::Check;
+fn libtorch_checks(cache_dir: &Path) -> Vec<crate::setup::doctor::Check> {
+    use crate::setup::doctor::Check;
     let rt = po_backend_torch::runtime_report();
     let mut checks = vec![
         Check {
@@ -274,8 +277,8 @@ fn libtorch_checks(cache_dir: &Path) -> Vec<crate::doctor::Check> {
 }
 
 #[cfg(not(feature = "facenet"))]
-fn libtorch_checks(_: &Path) -> Vec<crate::doctor::Check> {
-    vec![crate::doctor::Check {
+fn libtorch_checks(_: &Path) -> Vec<crate::setup::doctor::Check> {
+    vec![crate::setup::doctor::Check {
         what: "libtorch (facenet backend)".into(),
         ok: false,
         detail: "not compiled into this build".into(),

@@ -1,13 +1,13 @@
 //! `photo_organizer eval LABELLED_DIR`: runs stages 1-5 of the pipeline over a folder with one
 //! sub-folder per person (`_name/` for distractors that must match nobody), writes nothing,
-//! and scores the grouping ([`crate::eval`]). Exit code 0 when scored, 2 when it cannot run.
+//! and scores the grouping ([`crate::people::eval`]). Exit code 0 when scored, 2 when it cannot run.
 
 use std::{collections::HashMap, io::Write, path::Path, process::ExitCode};
 
 use crate::{
     config::OrganizeConfig,
-    exit::{EXIT_INTERRUPTED, STOP},
-    people::PeopleState,
+    output::report::print_json,
+    people::identity::PeopleState,
     pipeline::{
         analyse::{analyse, model_key},
         cluster::{cluster_faces, gather_faces},
@@ -15,7 +15,7 @@ use crate::{
         identify::identify_people,
         library::scan_library,
     },
-    report::print_json,
+    util::exit::{EXIT_INTERRUPTED, STOP},
 };
 
 use super::{open_cache, progress_sink};
@@ -104,17 +104,17 @@ pub fn run(
         );
         names.push(name);
     }
-    let scores = crate::eval::score(&truth, &predicted);
-    let merges = crate::eval::worst_merges(&truth, &predicted, &names, 5);
-    let splits = crate::eval::worst_splits(&truth, &predicted, &names, 5);
-    let unknowns = crate::eval::unknowns_by_identity(
+    let scores = crate::people::eval::score(&truth, &predicted);
+    let merges = crate::people::eval::worst_merges(&truth, &predicted, &names, 5);
+    let splits = crate::people::eval::worst_splits(&truth, &predicted, &names, 5);
+    let unknowns = crate::people::eval::unknowns_by_identity(
         &truth,
         &predicted,
         &outcome_of_item,
         &names,
         &identities,
     );
-    let scores_before_attach = crate::eval::score(&truth, &before_attach);
+    let scores_before_attach = crate::people::eval::score(&truth, &before_attach);
     if json {
         print_json(&serde_json::json!({
             "photos": truth.len(),
@@ -191,7 +191,7 @@ pub fn run(
             scores_before_attach.pairwise_f,
             scores_before_attach.bcubed_f
         )?;
-        for line in crate::eval::unknowns_text(&unknowns) {
+        for line in crate::people::eval::unknowns_text(&unknowns) {
             writeln!(out, "{line}")?;
         }
     }

@@ -19,7 +19,7 @@ use anyhow::Context;
 use crate::{
     cache::Cache,
     config::ProgressStyle,
-    progress::{Bars, Lines, ProgressSink, Silent},
+    util::progress::{Bars, Lines, ProgressSink, Silent},
 };
 
 fn open_cache(dir: &Path) -> anyhow::Result<Cache> {

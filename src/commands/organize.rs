@@ -11,9 +11,11 @@ use anyhow::Context;
 
 use crate::{
     config::OrganizeConfig,
-    execute::{execute_with, remove_stale_partials, EarlyCopies, ExecReport},
-    exit::{EXIT_INTERRUPTED, EXIT_WITH_ERRORS, STOP},
-    lock::lock_output,
+    output::execute::{execute_with, remove_stale_partials, EarlyCopies, ExecReport},
+    output::lock::lock_output,
+    output::plan::{Plan, Transfer},
+    output::report::{print_json, render_summary},
+    output::sync::{self, SyncPlan, Wanted},
     pipeline::{
         analyse::{analyse, model_key},
         cluster::{cluster_faces, gather_faces},
@@ -23,9 +25,7 @@ use crate::{
         place::place,
         record::{all_errors, placed, summary, write_outputs, RunView},
     },
-    plan::{Plan, Transfer},
-    report::{print_json, render_summary},
-    sync::{self, SyncPlan, Wanted},
+    util::exit::{EXIT_INTERRUPTED, EXIT_WITH_ERRORS, STOP},
 };
 
 use super::{open_cache, progress_sink};
@@ -48,7 +48,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
     let progress = progress_sink(c.progress);
     let progress = progress.as_ref();
     let mut cache = open_cache(cache_dir)?;
-    crate::decisions::restore(&mut cache, &c.collection)?.inspect(|n| eprintln!("{n}"));
+    crate::people::decisions::restore(&mut cache, &c.collection)?.inspect(|n| eprintln!("{n}"));
     let model_key = model_key(c);
 
     let library = scan_library(c, progress);
@@ -90,7 +90,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
             &people,
             &state,
         )?;
-        crate::decisions::save(&cache, &c.collection)?;
+        crate::people::decisions::save(&cache, &c.collection)?;
     }
     let placement = place(&library, &analyses, &people, c);
 

@@ -7,15 +7,15 @@ use anyhow::{bail, Context};
 
 use crate::{
     config::{Config, PeopleAction, PeopleConfig},
-    report::print_json,
-    setup::file_digest,
+    output::report::print_json,
+    setup::fetch::file_digest,
 };
 
 use super::open_cache;
 
 pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
     let mut cache = open_cache(&config.cache_dir)?;
-    crate::decisions::restore(&mut cache, &p.collection)?.inspect(|n| eprintln!("{n}"));
+    crate::people::decisions::restore(&mut cache, &p.collection)?.inspect(|n| eprintln!("{n}"));
     let stats = cache.person_stats(&p.collection)?;
     // Every action on a person needs that person to exist.
     let require = |id: u32| -> anyhow::Result<()> {
@@ -43,7 +43,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                         "name": s.name,
                         // A hidden person has no folder.
                         "folder": (!hidden.contains(&s.id))
-                            .then(|| crate::people::folder_name(s.id, s.name.as_deref())),
+                            .then(|| crate::people::identity::folder_name(s.id, s.name.as_deref())),
                         "hidden": hidden.contains(&s.id),
                         "faces": s.faces,
                         "sample": sample,
@@ -75,7 +75,8 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
         }
         PeopleAction::Name { id, name } => {
             require(*id)?;
-            let folder = crate::decisions::name_and_rename(&mut cache, &p.collection, *id, name)?;
+            let folder =
+                crate::people::decisions::name_and_rename(&mut cache, &p.collection, *id, name)?;
             eprintln!("person {id} is now {name:?} (folder {})", folder.display());
         }
         PeopleAction::Split { id, photos } => {
@@ -99,7 +100,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 }
                 faces.extend(of_person.into_iter().map(|idx| (sha.clone(), idx)));
             }
-            let new = crate::decisions::split(&mut cache, &p.collection, *id, &faces)?;
+            let new = crate::people::decisions::split(&mut cache, &p.collection, *id, &faces)?;
             eprintln!(
                 "{} face(s) of person {id} are now person {new}; re-run to update the folders",
                 faces.len()
@@ -107,15 +108,15 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
         }
         PeopleAction::Unname { id } => {
             require(*id)?;
-            crate::decisions::unname(&mut cache, &p.collection, *id)?;
+            crate::people::decisions::unname(&mut cache, &p.collection, *id)?;
             eprintln!(
                 "person {id} has no name now (folder {}); re-run to update the folders",
-                crate::people::folder_name(*id, None)
+                crate::people::identity::folder_name(*id, None)
             );
         }
         PeopleAction::Hide { id, hidden } => {
             require(*id)?;
-            crate::decisions::set_hidden(&mut cache, &p.collection, *id, *hidden)?;
+            crate::people::decisions::set_hidden(&mut cache, &p.collection, *id, *hidden)?;
             if *hidden {
                 eprintln!("person {id} is hidden: no folder from the next run on (`people unhide {id}` undoes it)");
             } else {
@@ -126,7 +127,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             for id in [keep, other] {
                 require(*id)?;
             }
-            crate::decisions::merge(&mut cache, &p.collection, *keep, *other, *force)?;
+            crate::people::decisions::merge(&mut cache, &p.collection, *keep, *other, *force)?;
             eprintln!("person {other} merged into {keep}; re-run to update the folders");
         }
         PeopleAction::Reject { id, photo, face } => {
@@ -148,7 +149,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                 ),
             };
             let keys: Vec<_> = faces.iter().map(|f| (sha.clone(), *f)).collect();
-            crate::decisions::reject(&mut cache, &p.collection, *id, &keys)?;
+            crate::people::decisions::reject(&mut cache, &p.collection, *id, &keys)?;
             eprintln!(
                 "face(s) {faces:?} of {} will not be put in person {id} again; re-run to update the folders",
                 photo.display()
@@ -164,7 +165,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
             let key = (sha.clone(), idx);
             match id {
                 Some(id) => {
-                    crate::decisions::give(&mut cache, &p.collection, *id, &[key])?;
+                    crate::people::decisions::give(&mut cache, &p.collection, *id, &[key])?;
                     eprintln!(
                         "face {idx} of {} is person {id} now and on later runs; re-run to update the folders",
                         photo.display()
@@ -176,7 +177,7 @@ pub fn run(config: &Config, p: &PeopleConfig) -> anyhow::Result<ExitCode> {
                         .into_iter()
                         .find(|(i, _)| *i == idx)
                         .map(|(_, person)| person);
-                    crate::decisions::not_a_face(&mut cache, &p.collection, &[(key, now)])?;
+                    crate::people::decisions::not_a_face(&mut cache, &p.collection, &[(key, now)])?;
                     eprintln!(
                         "face {idx} of {} is not a face: it joins no person now or on later runs; re-run to update the folders",
                         photo.display()

@@ -40,6 +40,6 @@ pub fn run(r: &ReviewConfig, cache_dir: &std::path::Path) -> anyhow::Result<Exit
             eprintln!("warning: cannot start a browser ({e}); open the address yourself");
         }
     }
-    server::serve(listener, &guard, &mut review);
+    server::serve(listener, &guard, &mut review, super::organize::run);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,13 @@
-//! `photo_organizer setup`: fetches and verifies the runtime, libheif and models ([`crate::setup`]);
+//! `photo_organizer setup`: fetches and verifies the runtime, libheif and models ([`crate::setup::fetch`]);
 //! with `--json`, lists each file's state on stdout.
 
 use std::{io::Write, process::ExitCode};
 
 use anyhow::Context;
 
-use crate::{config::Config, exit::EXIT_WITH_ERRORS, report::print_json, setup};
+use crate::{
+    config::Config, output::report::print_json, setup::fetch, util::exit::EXIT_WITH_ERRORS,
+};
 
 pub fn run(
     config: &Config,
@@ -21,14 +23,14 @@ pub fn run(
     } else {
         &mut stderr
     };
-    let mut not_ready = setup::run(&config.cache_dir, check, all, log)
+    let mut not_ready = fetch::run(&config.cache_dir, check, all, log)
         .context("setup could not fetch the runtime and models")?;
     if gpu {
-        not_ready += setup::run_gpu(&config.cache_dir, check, log)
+        not_ready += fetch::run_gpu(&config.cache_dir, check, log)
             .context("setup --gpu could not fetch the GPU runtime and CUDA libraries")?;
     }
     if json {
-        print_json(&setup::report(&config.cache_dir, all))?;
+        print_json(&fetch::report(&config.cache_dir, all))?;
     }
     if not_ready > 0 {
         eprintln!("{not_ready} file(s) missing or corrupt: run `photo_organizer setup`");

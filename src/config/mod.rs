@@ -13,7 +13,7 @@ use po_backend_api::{DetectOptions, DeviceOptions, DeviceRequest, Provider};
 
 use crate::{
     cli::{Cli, Command, FaceBackend},
-    models::{Manifest, Role},
+    setup::models::{Manifest, Role},
 };
 
 mod people;
@@ -75,7 +75,7 @@ pub struct BenchConfig {
     pub rounds: usize,
 }
 
-pub use crate::plan::Transfer;
+pub use crate::output::plan::Transfer;
 
 /// `-j` above this many threads per core only adds memory and contention.
 const MAX_THREADS_PER_CORE: usize = 4;
@@ -130,9 +130,9 @@ pub struct OrganizeConfig {
     /// Places libonnxruntime may be, in order, each with what put it there.
     pub runtime_candidates: Vec<(PathBuf, String)>,
     /// CUDA libraries to load by full path, in order, before a GPU provider is registered
-    /// ([`crate::gpu_libs`]); empty on the CPU.
+    /// ([`crate::setup::gpu_libs`]); empty on the CPU.
     pub gpu_libraries: Vec<PathBuf>,
-    /// libheif's files, in loading order ([`crate::heif`]).
+    /// libheif's files, in loading order ([`crate::media::heif`]).
     pub heif_libraries: Vec<PathBuf>,
     pub runtime: FaceRuntime,
     /// Manifest id of the detector.
@@ -342,10 +342,10 @@ fn read_only_args(source: PathBuf, threads: Option<usize>, what: &str) -> crate:
         ),
         dry_run: true,
         threads,
-        max_memory: crate::budget::DEFAULT_MAX_MEMORY_MB,
+        max_memory: crate::media::budget::DEFAULT_MAX_MEMORY_MB,
         min_cluster_size: 2,
         min_face_score: DetectOptions::default().score_threshold,
-        merge_distance: crate::cluster::DEFAULT_MERGE_DISTANCE,
+        merge_distance: crate::people::cluster::DEFAULT_MERGE_DISTANCE,
         json: true,
         known: None,
         move_files: false,
@@ -510,7 +510,7 @@ fn organize_config(
         }
         None => {
             // MTCNN's three networks find faces (`detector_model` is O-Net); FaceNet embeds.
-            let [pnet, rnet, onet, embedder] = crate::models::FACENET_MODELS.map(|id| {
+            let [pnet, rnet, onet, embedder] = crate::setup::models::FACENET_MODELS.map(|id| {
                 manifest
                     .converted(id)
                     .expect("the manifest lists the facenet models (unit-tested)")
@@ -546,7 +546,7 @@ fn organize_config(
         ),
         Some(path) => {
             // Content, not path, names it: results of another model are never reused.
-            let (sha, _) = crate::setup::file_digest(path)
+            let (sha, _) = crate::setup::fetch::file_digest(path)
                 .with_context(|| format!("cannot read --embedder-model {}", path.display()))?;
             (path.clone(), format!("arcface-{}", &sha[..12]), true)
         }
@@ -589,9 +589,9 @@ fn organize_config(
         batch_size,
         runtime_candidates: runtime_candidates(cache_dir, &manifest, device.wants_gpu()),
         gpu_libraries: if device.wants_gpu() {
-            let libs = crate::gpu_libs::wanted_libraries(&manifest);
-            let places = crate::gpu_libs::places_from_env(cache_dir);
-            crate::gpu_libs::preload_order(&crate::gpu_libs::choose(&libs, &places))
+            let libs = crate::setup::gpu_libs::wanted_libraries(&manifest);
+            let places = crate::setup::gpu_libs::places_from_env(cache_dir);
+            crate::setup::gpu_libs::preload_order(&crate::setup::gpu_libs::choose(&libs, &places))
         } else {
             Vec::new()
         },
@@ -604,8 +604,10 @@ fn organize_config(
         detector_model,
         landmark_model: manifest.default_for(Role::Detector).path_in(cache_dir),
         face_check_model: manifest.default_for(Role::FaceCheck).path_in(cache_dir),
-        face_check_ready: crate::setup::state(cache_dir, manifest.default_for(Role::FaceCheck))
-            == crate::setup::State::Present,
+        face_check_ready: crate::setup::fetch::state(
+            cache_dir,
+            manifest.default_for(Role::FaceCheck),
+        ) == crate::setup::fetch::State::Present,
         embedder_model,
         embedder_id,
         custom_embedder,

@@ -78,7 +78,7 @@ pub(super) fn people_config(args: crate::cli::PeopleArgs) -> anyhow::Result<Peop
         Cli::List => PeopleAction::List,
         Cli::Name { id, name } => PeopleAction::Name {
             id,
-            name: crate::people::check_name(&name)?,
+            name: crate::people::identity::check_name(&name)?,
         },
         Cli::Unname { id } => PeopleAction::Unname { id },
         Cli::Split { id, photos } => PeopleAction::Split { id, photos },

@@ -10,13 +10,13 @@ use std::{
 use po_backend_api::{BackendInfo, DeviceRequest};
 
 use crate::{
-    animals,
-    backend::{checks_pets, start_backend},
     cache::{Cache, StoredAnalysis},
     config::OrganizeConfig,
-    faces::PREPROCESSING_VERSION,
-    progress::ProgressSink,
-    report::{PhotoError, Stage},
+    faces::analyse::PREPROCESSING_VERSION,
+    faces::animals,
+    output::report::{PhotoError, Stage},
+    pipeline::backend::{checks_pets, start_backend},
+    util::progress::ProgressSink,
 };
 
 use super::{

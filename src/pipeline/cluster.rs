@@ -1,5 +1,5 @@
 //! Stage 4: every face of every analysed item in one table ([`Faces`]), then HDBSCAN over
-//! their embeddings ([`crate::cluster`]), where only faces good enough to seed a person form
+//! their embeddings ([`crate::people::cluster`]), where only faces good enough to seed a person form
 //! groups and the others may join one.
 
 use std::collections::HashMap;
@@ -8,10 +8,10 @@ use anyhow::Context;
 
 use crate::{
     cache::FaceKey,
-    cluster::{cluster_gated, ClusterParams},
     config::OrganizeConfig,
-    faces::good_enough_to_seed,
-    progress::ProgressSink,
+    faces::analyse::good_enough_to_seed,
+    people::cluster::{cluster_gated, ClusterParams},
+    util::progress::ProgressSink,
 };
 
 use super::{analyse::Analyses, hash::Hashes, library::Library};

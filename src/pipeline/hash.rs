@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::{cache::Cache, progress::ProgressSink, setup::file_digest};
+use crate::{cache::Cache, setup::fetch::file_digest, util::progress::ProgressSink};
 
 use super::library::Library;
 

@@ -1,14 +1,14 @@
 //! Stage 5: clusters become people with stable ids. Earlier runs' assignments, names and
-//! rejections (the cache) decide which id each cluster gets ([`crate::people::identify`]);
+//! rejections (the cache) decide which id each cluster gets ([`crate::people::identity::identify`]);
 //! then one face per person per photo, and faces left unknown join the person they clearly
-//! belong to ([`crate::attach`]). Hands [`People`] to planning and the report.
+//! belong to ([`crate::people::attach`]). Hands [`People`] to planning and the report.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::{
-    attach::{attach_unknown_faces, doubtful_faces, Outcome, DEFAULT_ATTACH},
     cache::{Cache, FaceKey},
-    people::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
+    people::attach::{attach_unknown_faces, doubtful_faces, Outcome, DEFAULT_ATTACH},
+    people::identity::{folder_names, identify, one_face_per_person_per_photo, PeopleState},
 };
 
 use super::{analyse::Analyses, cluster::Faces};
@@ -56,7 +56,7 @@ pub fn identify_people(
     let doubtful = doubtful_faces(&analyses.of_item, &faces.owner, &faces.keys);
     let attach = attach_unknown_faces(
         &mut ids.person_of_face,
-        crate::attach::Faces {
+        crate::people::attach::Faces {
             embeddings: &vectors,
             photo: &faces.owner,
             doubtful: &doubtful,

@@ -3,9 +3,9 @@
 
 use crate::{
     config::OrganizeConfig,
-    progress::ProgressSink,
-    report::{PhotoError, Stage},
-    scan::{scan, PhotoRef},
+    media::scan::{scan, PhotoRef},
+    output::report::{PhotoError, Stage},
+    util::progress::ProgressSink,
 };
 
 /// One photo to identify: from the library, or from `--known` with the name it labels.

@@ -6,12 +6,12 @@
 //! | --- | --- | --- |
 //! | 1 scan | [`library::scan_library`] | [`library::Library`]: the photos (and `--known` ones) |
 //! | 2 hash | [`hash::hash`] | [`hash::Hashes`]: each photo's sha256 (cached by size and mtime) |
-//! | 2b early copies | [`crate::execute::EarlyCopies`] (new photos, while they are analysed) | copies waiting in OUT |
+//! | 2b early copies | [`crate::output::execute::EarlyCopies`] (new photos, while they are analysed) | copies waiting in OUT |
 //! | 3 analyse | [`analyse::analyse`] (cache hits, then [`workers`]: decode pool + inference) | [`analyse::Analyses`] |
 //! | 4 cluster | [`cluster::gather_faces`], [`cluster::cluster_faces`] | [`cluster::Faces`], labels |
 //! | 5 identify | [`identify::identify_people`] | [`identify::People`]: stable ids, names, folders |
-//! | 6 plan | [`place::place`] | [`place::Placement`]: every copy, pure ([`crate::plan`]) |
-//! | 7 execute | [`crate::execute::execute`] | `ExecReport`: what reached the disk |
+//! | 6 plan | [`place::place`] | [`place::Placement`]: every copy, pure ([`crate::output::plan`]) |
+//! | 7 execute | [`crate::output::execute::execute`] | `ExecReport`: what reached the disk |
 //! | 8 report | [`record`] | summary, `manifest.json`, `report.html` |
 
 pub mod library;
@@ -28,3 +28,8 @@ pub mod identify;
 pub mod place;
 
 pub mod record;
+
+/// Which face backend runs (from the configuration), for the analyse stage and `bench`.
+pub mod backend;
+/// Entry points for the fuzz targets in `fuzz/`: decoding, RAW previews, cache rows.
+pub mod fuzzing;

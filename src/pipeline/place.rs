@@ -1,5 +1,5 @@
 //! Stage 6: every library photo that was analysed gets its destinations (a person's folder,
-//! `_unknown/`, `_no_faces/`, by year if asked), and [`crate::plan::plan`] turns them into
+//! `_unknown/`, `_no_faces/`, by year if asked), and [`crate::output::plan::plan`] turns them into
 //! copy operations without touching the disk.
 
 use std::time::UNIX_EPOCH;
@@ -7,8 +7,8 @@ use std::time::UNIX_EPOCH;
 use crate::{
     cache::StoredAnalysis,
     config::OrganizeConfig,
-    plan::{destinations, plan, Layout, PlacedPhoto, Plan},
-    scan::PhotoRef,
+    media::scan::PhotoRef,
+    output::plan::{destinations, plan, Layout, PlacedPhoto, Plan},
 };
 
 use super::{analyse::Analyses, identify::People, library::Library};

@@ -10,13 +10,13 @@ use anyhow::Context;
 
 use crate::{
     config::OrganizeConfig,
-    execute::{ExecReport, OpOutcome},
-    plan::Destination,
-    report::{
+    output::execute::{ExecReport, OpOutcome},
+    output::plan::Destination,
+    output::report::{
         html::write_report, write_manifest, FaceEntry, Manifest, PersonEntry, PhotoEntry,
         PhotoError, PhotoStatus, Stage, Summary, MANIFEST_SCHEMA,
     },
-    sync::{LeftInPlace, SyncReport},
+    output::sync::{LeftInPlace, SyncReport},
 };
 
 use super::{

@@ -20,14 +20,14 @@ use po_backend_api::{BackendInfo, FaceBackend};
 use rayon::prelude::*;
 
 use crate::{
-    backend::{build_backend, start_backend},
-    budget::{decode_cost, Budget},
     cache::{Cache, StoredAnalysis},
     config::OrganizeConfig,
-    decode::{DecodeError, DecodeLimits},
-    faces::{analyse, analyse_batch, prepare, Prepared},
-    progress::ProgressSink,
-    report::{PhotoError, Stage},
+    faces::analyse::{analyse, analyse_batch, prepare, Prepared},
+    media::budget::{decode_cost, Budget},
+    media::decode::{DecodeError, DecodeLimits},
+    output::report::{PhotoError, Stage},
+    pipeline::backend::{build_backend, start_backend},
+    util::progress::ProgressSink,
 };
 
 use super::library::Item;
@@ -73,7 +73,7 @@ pub struct Todo<'a> {
 /// becomes this photo's error, and the worker goes on with the next photo.
 fn analyse_guarded(
     backend: &mut dyn FaceBackend,
-    prepared: &crate::faces::Prepared,
+    prepared: &crate::faces::analyse::Prepared,
 ) -> Result<StoredAnalysis, String> {
     match catch_unwind(AssertUnwindSafe(|| {
         #[cfg(debug_assertions)]
@@ -125,7 +125,7 @@ pub fn take_batch<T>(rx: &mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
 /// Debug builds only: `PHOTO_ORGANIZER_TEST_PANIC=W` makes the backend panic on photos `W`
 /// pixels wide, so the integration tests can check that a crash fails one photo only.
 #[cfg(debug_assertions)]
-fn inject_test_panic(prepared: &crate::faces::Prepared) {
+fn inject_test_panic(prepared: &crate::faces::analyse::Prepared) {
     if let Ok(w) = std::env::var("PHOTO_ORGANIZER_TEST_PANIC") {
         if w.parse() == Ok(prepared.full.0) {
             panic!("injected test panic");
@@ -173,7 +173,7 @@ pub fn run_workers(
         .build()
         .context("cannot start the decoding threads")?;
     let limits = DecodeLimits::default();
-    crate::heif::install(&c.heif_libraries);
+    crate::media::heif::install(&c.heif_libraries);
     let budget = Budget::new(c.max_memory_bytes);
     let budget = &budget;
     let mut work = Work::default();

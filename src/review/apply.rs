@@ -1,6 +1,7 @@
 //! The review page's "Apply": organizes OUT again with the arguments its manifest recorded
-//! (the same [`crate::commands::organize`] run as on the command line), then says what moved,
-//! from OUT's ledger before and after ([`crate::sync`]).
+//! (the same run as on the command line, which the command passes in as [`Organize`]), then
+//! says what moved,
+//! from OUT's ledger before and after ([`crate::output::sync`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -10,7 +11,7 @@ use std::{
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use crate::config::{organize_config_of, ProgressStyle};
+use crate::config::{organize_config_of, OrganizeConfig, ProgressStyle};
 
 /// What one Apply changed in OUT (paths relative to OUT).
 #[derive(Debug, Serialize)]
@@ -24,7 +25,7 @@ pub struct Applied {
 
 /// Placements per source photo, from the ledger.
 fn placements(out: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
-    let (ledger, _) = crate::sync::load(out);
+    let (ledger, _) = crate::output::sync::load(out);
     let mut by_source: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
     for e in ledger.entries {
         by_source.entry(e.source).or_default().insert(e.path);
@@ -32,13 +33,16 @@ fn placements(out: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
     by_source
 }
 
+/// The organize run (`commands::organize::run`): given to the page by its command.
+pub type Organize = fn(&OrganizeConfig, &Path, bool) -> anyhow::Result<std::process::ExitCode>;
+
 /// Runs organize into `out` with its recorded settings.
-pub fn apply(out: &Path, cache_dir: &Path) -> anyhow::Result<Applied> {
+pub fn apply(out: &Path, cache_dir: &Path, organize: Organize) -> anyhow::Result<Applied> {
     let manifest = super::read_manifest(out)?;
     let Some(settings) = manifest.get("settings").filter(|s| !s.is_null()) else {
         bail!(
             "{} does not record the settings that made it (an older version wrote it); run `photo_organizer -s LIBRARY -o {}` with your settings instead",
-            out.join(crate::report::MANIFEST_NAME).display(),
+            out.join(crate::output::report::MANIFEST_NAME).display(),
             out.display()
         );
     };
@@ -47,7 +51,7 @@ pub fn apply(out: &Path, cache_dir: &Path) -> anyhow::Result<Applied> {
     let mut c = organize_config_of(args, cache_dir, true)?;
     c.progress = ProgressStyle::Silent;
     let before = placements(out);
-    crate::commands::organize::run(&c, cache_dir, false)?;
+    organize(&c, cache_dir, false)?;
     let after = placements(out);
     let mut applied = Applied {
         moved: Vec::new(),

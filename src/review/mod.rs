@@ -1,6 +1,6 @@
 //! `photo_organizer review`: a page on 127.0.0.1 for naming and correcting the people of one
 //! output directory. [`Review`] holds the store and what the page shows ([`model::View`],
-//! rebuilt after every change); each action calls the same [`crate::decisions`] function the
+//! rebuilt after every change); each action calls the same [`crate::people::decisions`] function the
 //! `people` subcommands call, so the cache and `OUT/people.json` hold it exactly as they
 //! would; [`server`] serves the page and its JSON API and guards them (token, Host, POST).
 //! "Apply" ([`apply`]) organizes OUT again with the settings its manifest recorded.
@@ -17,8 +17,8 @@ use std::{
 
 use crate::{
     cache::{Cache, CacheError, FaceKey, DB_NAME},
-    decisions::DecisionsError,
-    people::NameError,
+    people::decisions::DecisionsError,
+    people::identity::NameError,
 };
 
 use model::{Face, View};
@@ -71,7 +71,7 @@ impl Review {
             return Err(ReviewError::CacheMissing(cache_dir.join(DB_NAME)));
         }
         let mut cache = Cache::open(cache_dir)?;
-        let restore_note = crate::decisions::restore(&mut cache, collection)?;
+        let restore_note = crate::people::decisions::restore(&mut cache, collection)?;
         let source = PathBuf::from(manifest["source"].as_str().unwrap_or_default());
         let mut photos = Vec::new();
         let mut seen = HashSet::new();
@@ -196,9 +196,9 @@ impl Review {
         let message = match action {
             Action::Name { person, name } => {
                 self.require_person(*person)?;
-                let name = crate::people::check_name(name)?;
+                let name = crate::people::identity::check_name(name)?;
                 let folder =
-                    crate::decisions::name_and_rename(&mut self.cache, &c, *person, &name)?;
+                    crate::people::decisions::name_and_rename(&mut self.cache, &c, *person, &name)?;
                 format!(
                     "person {person} is now {name:?} (folder {})",
                     folder.display()
@@ -206,7 +206,7 @@ impl Review {
             }
             Action::Unname { person } => {
                 self.require_person(*person)?;
-                crate::decisions::unname(&mut self.cache, &c, *person)?;
+                crate::people::decisions::unname(&mut self.cache, &c, *person)?;
                 format!("person {person} has no name now")
             }
             Action::Merge { people, force } => {
@@ -220,20 +220,20 @@ impl Review {
                     self.require_person(*p)?;
                 }
                 for other in others.iter().filter(|o| *o != keep) {
-                    crate::decisions::merge(&mut self.cache, &c, *keep, *other, *force)?;
+                    crate::people::decisions::merge(&mut self.cache, &c, *keep, *other, *force)?;
                 }
                 format!("{others:?} merged into person {keep}")
             }
             Action::Reject { person, faces } => {
                 self.require_person(*person)?;
                 let keys = self.faces_named(faces, Some(*person))?;
-                crate::decisions::reject(&mut self.cache, &c, *person, &keys)?;
+                crate::people::decisions::reject(&mut self.cache, &c, *person, &keys)?;
                 format!("{} face(s) are not person {person} any more", keys.len())
             }
             Action::No { person, faces } => {
                 self.require_person(*person)?;
                 let keys = self.faces_named(faces, None)?;
-                crate::decisions::reject(&mut self.cache, &c, *person, &keys)?;
+                crate::people::decisions::reject(&mut self.cache, &c, *person, &keys)?;
                 format!(
                     "remembered: these {} face(s) are not person {person}",
                     keys.len()
@@ -242,7 +242,7 @@ impl Review {
             Action::Split { person, faces } => {
                 self.require_person(*person)?;
                 let keys = self.faces_named(faces, Some(*person))?;
-                let new = crate::decisions::split(&mut self.cache, &c, *person, &keys)?;
+                let new = crate::people::decisions::split(&mut self.cache, &c, *person, &keys)?;
                 format!(
                     "{} face(s) of person {person} are now person {new}",
                     keys.len()
@@ -251,12 +251,12 @@ impl Review {
             Action::Give { person, faces } => {
                 self.require_person(*person)?;
                 let keys = self.faces_named(faces, None)?;
-                crate::decisions::give(&mut self.cache, &c, *person, &keys)?;
+                crate::people::decisions::give(&mut self.cache, &c, *person, &keys)?;
                 format!("{} face(s) given to person {person}", keys.len())
             }
             Action::Hide { person, hidden } => {
                 self.require_person(*person)?;
-                crate::decisions::set_hidden(&mut self.cache, &c, *person, *hidden)?;
+                crate::people::decisions::set_hidden(&mut self.cache, &c, *person, *hidden)?;
                 format!(
                     "person {person} is {}",
                     if *hidden { "hidden" } else { "shown" }
@@ -269,11 +269,11 @@ impl Review {
                     .iter()
                     .map(|k| (k.clone(), self.faces[index[k]].person))
                     .collect();
-                let id = crate::decisions::not_a_face(&mut self.cache, &c, &with_person)?;
+                let id = crate::people::decisions::not_a_face(&mut self.cache, &c, &with_person)?;
                 format!(
                     "{} face(s) marked not a face (hidden person {id}, {:?})",
                     keys.len(),
-                    crate::decisions::NOT_A_FACE
+                    crate::people::decisions::NOT_A_FACE
                 )
             }
         };
@@ -329,7 +329,7 @@ pub enum Action {
 
 /// OUT/manifest.json as JSON, or why it cannot be used.
 pub fn read_manifest(out: &Path) -> Result<serde_json::Value, ReviewError> {
-    let path = out.join(crate::report::MANIFEST_NAME);
+    let path = out.join(crate::output::report::MANIFEST_NAME);
     let text = match std::fs::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::{attach::DEFAULT_ATTACH, cache::FaceKey};
+use crate::{cache::FaceKey, people::attach::DEFAULT_ATTACH};
 
 /// Faces nobody has join a group when their similarity to its mean is at least this: the
-/// similarity from which [`crate::attach`] lets a face join a person (same person measures 0.5
+/// similarity from which [`crate::people::attach`] lets a face join a person (same person measures 0.5
 /// and more with SFace, different people at most 0.436).
 pub const GROUP_MIN_SIMILARITY: f32 = DEFAULT_ATTACH.min_similarity;
 

@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use serde_json::{json, Value};
 
 use super::{
+    apply::Organize,
     http::{self, Request, Response},
     model, Action, Review,
 };
@@ -156,15 +157,16 @@ fn respond_json(status: u16, value: &Value) -> Response {
     respond(status, "application/json", "no-store", body)
 }
 
-/// Answers requests until the process is stopped.
-pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review) {
+/// Answers requests until the process is stopped. "Apply" runs `organize` (the command's own
+/// run, passed in so that this page does not depend on the commands above it).
+pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review, organize: Organize) {
     for (req, reply) in http::requests(listener) {
         // A client that went away is no error of ours.
-        let _ = reply.send(answer(&req, guard, review));
+        let _ = reply.send(answer(&req, guard, review, organize));
     }
 }
 
-fn answer(req: &Request, guard: &Guard, review: &mut Review) -> Response {
+fn answer(req: &Request, guard: &Guard, review: &mut Review, organize: Organize) -> Response {
     let (path, q) = req
         .target
         .split_once('?')
@@ -212,7 +214,7 @@ fn answer(req: &Request, guard: &Guard, review: &mut Review) -> Response {
             }
         }
         "/api/apply" => {
-            let applied = super::apply::apply(&review.out, &review.cache_dir);
+            let applied = super::apply::apply(&review.out, &review.cache_dir, organize);
             let reloaded = review.reload();
             match (applied, reloaded) {
                 (Ok(a), Ok(())) => respond_json(200, &json!({"ok": true, "applied": a})),
@@ -251,7 +253,7 @@ fn view_json(review: &Review, q: &str) -> Value {
                 "id": p.id,
                 "name": p.name,
                 "hidden": p.hidden,
-                "folder": crate::people::folder_name(p.id, p.name.as_deref()),
+                "folder": crate::people::identity::folder_name(p.id, p.name.as_deref()),
                 "count": p.faces.len(),
                 "sample": ids(review, &p.faces[..p.faces.len().min(sample)]),
             })

@@ -1,5 +1,5 @@
 //! Issue #21: a face the clustering leaves unknown but that clearly belongs to someone joins
-//! that person (src/attach.rs), on the real binary and models with the real hard photos.
+//! that person (src/people/attach.rs), on the real binary and models with the real hard photos.
 
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@ use crate::util::*;
 /// The shared cache's GPU directory, if `setup --gpu` filled it.
 fn gpu_cache() -> Option<PathBuf> {
     let dir = po_backend_api::setup_cache_dir().join("gpu");
-    let manifest = photo_organizer::models::Manifest::builtin();
+    let manifest = photo_organizer::setup::models::Manifest::builtin();
     let missing: Vec<&str> = manifest
         .gpu
         .iter()

@@ -12,6 +12,7 @@ mod facenet;
 mod gpu;
 mod heif;
 mod incremental;
+mod layout;
 mod limits;
 mod organize;
 mod quality;

@@ -117,7 +117,7 @@ fn review_load_time_with_10000_faces() {
                 height: 480,
                 date_taken: None,
                 faces,
-                face_check: Some(photo_organizer::animals::CHECKER_ID.into()),
+                face_check: Some(photo_organizer::faces::animals::CHECKER_ID.into()),
             },
         ));
         entries.push(json!({"source": rel, "status": "faces"}));

@@ -1,4 +1,4 @@
-//! Large JPEGs decoded scaled (src/jpeg_scaled.rs): the scaled pixels match a full decode and
+//! Large JPEGs decoded scaled (src/media/jpeg_scaled.rs): the scaled pixels match a full decode and
 //! resize, EXIF orientation is applied the same way as on the full path, and a stored-rotated
 //! 12 MP photo gives the same faces as the upright one.
 
@@ -6,8 +6,8 @@ use std::{fs, io::Cursor};
 
 use image::{imageops, RgbImage};
 use photo_organizer::{
-    decode::{decode_file, DecodeLimits},
-    jpeg_scaled::decode_file_scaled,
+    media::decode::{decode_file, DecodeLimits},
+    media::jpeg_scaled::decode_file_scaled,
 };
 
 use crate::util::{organize, photo, stderr, TestDir};

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use image::{ImageFormat, RgbImage};
-use photo_organizer::decode::{decode_file, DecodeLimits};
+use photo_organizer::media::decode::{decode_file, DecodeLimits};
 
 use crate::util::{organize, photo, stderr, TestDir};
 

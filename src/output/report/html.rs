@@ -1,0 +1,242 @@
+//! `OUT/report.html`: one self-contained page (no network: thumbnails are inlined as data URIs,
+//! styles inline) a person can open to see who was found: a card per person with face
+//! thumbnails, name or id, counts and links to the copies; the faces that matched nobody; the
+//! device that ran, timings and every error.
+
+use std::{fmt::Write as _, io, path::Path};
+
+use super::{Manifest, PhotoStatus};
+
+pub const REPORT_NAME: &str = "report.html";
+
+fn escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Percent-encodes a relative path for an href, keeping `/`.
+fn href(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.to_string_lossy().bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn thumbs_html(thumbs: &[Vec<u8>]) -> String {
+    thumbs
+        .iter()
+        .map(|t| {
+            format!(
+                "<img class=\"face\" alt=\"face\" src=\"data:image/jpeg;base64,{}\">",
+                base64(t)
+            )
+        })
+        .collect()
+}
+
+/// Renders the report; `thumbs(person)` gives a few face thumbnails (JPEG) of that person.
+pub fn render(
+    manifest: &Manifest,
+    thumbs: &dyn Fn(u32) -> Vec<Vec<u8>>,
+    unknown_thumbs: &[Vec<u8>],
+) -> String {
+    let s = &manifest.summary;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>photo_organizer report</title><style>\
+         body{{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f6f4;color:#222}}\
+         h1{{font-size:1.4rem;margin:0 0 .3rem}} .meta{{color:#555;margin:.2rem 0}}\
+         .grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:1rem;margin:1rem 0}}\
+         .card{{background:#fff;border-radius:8px;padding:.8rem;box-shadow:0 1px 3px #0002}}\
+         .card h2{{font-size:1.05rem;margin:0 0 .2rem}} .count{{color:#666;font-size:.85rem}}\
+         .faces{{display:flex;flex-wrap:wrap;gap:4px;margin:.5rem 0}} img.face{{width:56px;height:56px;border-radius:4px;object-fit:cover}}\
+         details{{font-size:.85rem}} a{{color:#1a5fb4}} .err{{color:#a51d2d}} table{{border-collapse:collapse}}\
+         td{{padding:.1rem .6rem .1rem 0}}</style></head><body>"
+    );
+    let _ = write!(
+        h,
+        "<h1>{} people in {} photos</h1><p class=\"meta\">Source {} &rarr; {}</p>",
+        s.people,
+        s.photos,
+        escape(&manifest.source.display().to_string()),
+        escape(&manifest.output.display().to_string())
+    );
+    let device = s.backend.as_ref().map_or_else(
+        || "no model ran (everything from the cache)".to_string(),
+        |b| {
+            format!(
+                "{} via {} ({} + {}){}",
+                b.device.device,
+                b.device.provider,
+                b.detector_model,
+                b.embedder_model,
+                b.device
+                    .fallback_reason
+                    .as_ref()
+                    .map_or(String::new(), |r| format!("; fell back: {r}"))
+            )
+        },
+    );
+    let _ = write!(
+        h,
+        "<table class=\"meta\"><tr><td>Faces</td><td>{}</td></tr>\
+         <tr><td>Photos without faces</td><td>{}</td></tr><tr><td>Unknown photos</td><td>{}</td></tr>\
+         <tr><td>Copied / already present</td><td>{} / {}</td></tr>\
+         <tr><td>Time</td><td>{:.1} s ({:.1} photos/s; {} from cache, {} decoded)</td></tr>\
+         <tr><td>Device</td><td>{}</td></tr><tr><td>Errors</td><td>{}</td></tr></table>",
+        s.faces,
+        s.no_face_photos,
+        s.unknown_photos,
+        s.copied,
+        s.already_present,
+        s.elapsed_s,
+        s.photos_per_s,
+        s.cache_hits,
+        s.decoded,
+        escape(&device),
+        s.errors
+    );
+    h.push_str("<div class=\"grid\">");
+    for p in &manifest.people {
+        let title = p.name.clone().unwrap_or_else(|| format!("Person {}", p.id));
+        let links: String = manifest
+            .photos
+            .iter()
+            .flat_map(|ph| ph.copied_to.iter())
+            .filter(|dst| dst.starts_with(&p.folder))
+            .map(|dst| {
+                format!(
+                    "<li><a href=\"{}\">{}</a></li>",
+                    href(dst),
+                    escape(&dst.display().to_string())
+                )
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<section class=\"card\"><h2>{}</h2><div class=\"count\">id {} &middot; {} faces in {} photos &middot; folder <a href=\"{}/\">{}</a></div>\
+             <div class=\"faces\">{}</div><details><summary>Photos</summary><ul>{}</ul></details></section>",
+            escape(&title),
+            p.id,
+            p.faces,
+            p.photos,
+            href(Path::new(&p.folder)),
+            escape(&p.folder),
+            thumbs_html(&thumbs(p.id)),
+            links
+        );
+    }
+    h.push_str("</div>");
+    let _ = write!(
+        h,
+        "<section class=\"card\"><h2>Unknown faces</h2><div class=\"count\">faces that match nobody; their photos are in <a href=\"_unknown/\">_unknown</a> (or with the people also in them)</div><div class=\"faces\">{}</div></section>",
+        thumbs_html(unknown_thumbs)
+    );
+    let errors: String = manifest
+        .photos
+        .iter()
+        .filter(|p| matches!(p.status, PhotoStatus::Error))
+        .map(|p| {
+            format!(
+                "<li class=\"err\">{}: {}</li>",
+                escape(&p.source.display().to_string()),
+                escape(p.error.as_deref().unwrap_or(""))
+            )
+        })
+        .chain(
+            manifest
+                .errors
+                .iter()
+                .filter(|e| !matches!(e.stage, super::Stage::Decode | super::Stage::Faces))
+                .map(|e| {
+                    format!(
+                        "<li class=\"err\">{}: {}</li>",
+                        escape(&e.path.display().to_string()),
+                        escape(&e.cause)
+                    )
+                }),
+        )
+        .collect();
+    if !errors.is_empty() {
+        let _ = write!(
+            h,
+            "<section class=\"card\" style=\"margin-top:1rem\"><h2>Errors</h2><ul>{errors}</ul></section>"
+        );
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+pub fn write_report(
+    out: &Path,
+    manifest: &Manifest,
+    thumbs: &dyn Fn(u32) -> Vec<Vec<u8>>,
+    unknown_thumbs: &[Vec<u8>],
+) -> io::Result<()> {
+    let path = out.join(REPORT_NAME);
+    crate::util::safe_fs::write_atomic(&path, render(manifest, thumbs, unknown_thumbs).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_known_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn escaping_and_links() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            href(Path::new("Ada Lovelace/2009/a#1.jpg")),
+            "Ada%20Lovelace/2009/a%231.jpg"
+        );
+    }
+}
