@@ -78,5 +78,8 @@ fn a_file_over_700_lines_fails() {
     let long = "// line\n".repeat(701);
     let t = tree(&[("media/mod.rs", long.as_str())]);
     let (ok, said) = check(t.path());
-    assert!(!ok && said.contains("media/mod.rs is over 700 lines"), "{said}");
+    assert!(
+        !ok && said.contains("media/mod.rs is over 700 lines"),
+        "{said}"
+    );
 }
