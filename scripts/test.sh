@@ -10,6 +10,13 @@ cargo build --locked --quiet
 ./target/debug/photo_organizer setup --all
 scripts/fetch-test-photos.sh
 scripts/build-eval-set.sh
+# scripts/gpu-proof.sh's test generates its libraries with Pillow and numpy
+# (tests/integration/gpu_proof.rs): a venv of its own when python3 has neither.
+if ! python3 -c 'import PIL, numpy' 2>/dev/null && ! .cache/gpu-proof-venv/bin/python -c 'import PIL, numpy' 2>/dev/null; then
+  rm -rf .cache/gpu-proof-venv
+  python3 -m venv .cache/gpu-proof-venv
+  .cache/gpu-proof-venv/bin/pip install -q --disable-pip-version-check pillow numpy
+fi
 # flake.nix must at least parse (Debian's nix-bin gives nix-instantiate).
 if ! command -v nix-instantiate >/dev/null; then
   if [ "$(id -u)" = 0 ]; then

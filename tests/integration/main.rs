@@ -10,6 +10,7 @@ mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;
 mod gpu;
+mod gpu_proof;
 mod heif;
 mod incremental;
 mod layout;
