@@ -7,7 +7,7 @@
 #
 #   scripts/gpu-proof/kit.sh pack --binary target/release/photo_organizer [--cache DIR]
 #        [--gpu-dir DIR] [--testdata DIR] [--dest .cache/gpu-kit] [--part-mib 60] [--tensorrt]
-#        [--no-cpu-runtime]
+#        [--no-cpu-runtime] [--level 9e]
 #     here: one tar.xz of it all (onnxruntime-gpu's files from --gpu-dir, default the cache's gpu/:
 #     an unzipped onnxruntime_gpu-1.31.1 wheel's onnxruntime/capi/ will do too), cut into DEST/part-01, part-02, ... (one folder per device
 #     run, each with kit.sha256); prints the runs to make.
@@ -39,7 +39,7 @@ photos=(face_recognition/obama.jpg face_recognition/obama2.jpg face_recognition/
 pack() {
   local binary="" cache="${PHOTO_ORGANIZER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/photo_organizer}"
   local testdata="$root/.cache/testdata" dest="$root/.cache/gpu-kit" part_mib=60 tensorrt="" cpu_runtime=1
-  local gpu_dir=""
+  local gpu_dir="" level=9e
   while [ $# -gt 0 ]; do
     case "$1" in
       --binary) binary="$2"; shift 2 ;; --cache) cache="$2"; shift 2 ;;
@@ -47,6 +47,7 @@ pack() {
       --testdata) testdata="$2"; shift 2 ;; --dest) dest="$2"; shift 2 ;;
       --part-mib) part_mib="$2"; shift 2 ;; --tensorrt) tensorrt=1; shift ;;
       --no-cpu-runtime) cpu_runtime=""; shift ;;
+      --level) level="$2"; shift 2 ;;
       *) die "pack: unknown argument '$1'" ;;
     esac
   done
@@ -64,6 +65,16 @@ pack() {
     [ -e "$testdata/$f" ] || missing+=("$testdata/$f: scripts/fetch-test-photos.sh")
   done
   command -v xz >/dev/null || missing+=("xz (apt-get install xz-utils)")
+  # onnxruntime-gpu's files must be the ones models/manifest.toml pins (what `setup --gpu` checks).
+  local want got
+  for f in "${gpu_files[@]}"; do
+    [ -f "$gpu_dir/$f" ] || continue
+    want="$(awk -v f="$f" '/^\[\[/ { block = $0; file = ""; sum = "" }
+      /^file = / { gsub(/"/, "", $3); file = $3 } /^sha256 = / { gsub(/"/, "", $3); sum = $3 }
+      block == "[[gpu]]" && file == f && sum != "" { print sum; exit }' "$root/models/manifest.toml")"
+    got="$(sha "$gpu_dir/$f")"
+    [ "$got" = "$want" ] || missing+=("$gpu_dir/$f has sha256 $got, not onnxruntime-gpu 1.31.1's $want (models/manifest.toml)")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "kit: cannot pack; missing:" >&2
     printf '  - %s\n' "${missing[@]}" >&2
@@ -87,9 +98,9 @@ pack() {
   (cd "$testdata" && cp -r --parents "${photos[@]}" "$stage/kit/testdata/")
   (cd "$stage/kit" && find . -type f -print0 | sort -z | xargs -0 sha256sum >"$stage/SHA256SUMS")
   mv "$stage/SHA256SUMS" "$stage/kit/SHA256SUMS"
-  echo "kit: packing $(du -sh "$stage/kit" | cut -f1) (xz -9e; a few minutes)" >&2
+  echo "kit: packing $(du -sh "$stage/kit" | cut -f1) (xz -$level; minutes on a loaded 2-core machine)" >&2
   du -ah "$stage/kit" | sort -h | tail -8 >&2
-  tar -C "$stage" -cf - kit | xz -9e -T0 -c >"$stage/kit.tar.xz"
+  tar -C "$stage" -cf - kit | xz "-$level" -T0 -c >"$stage/kit.tar.xz"
   rm -rf "$dest"
   mkdir -p "$dest"
   (cd "$stage" && split -b "${part_mib}M" -d -a 2 --numeric-suffixes=1 kit.tar.xz kit.tar.xz.)

@@ -375,8 +375,9 @@ def table(report):
     lines.append("photos/s: photos / wall time of the whole run (start-up, hash, faces, cluster, "
                  f"{report['settings']['transfer']}); faces st/s: the faces stage (decode, detect, "
                  "embed) alone; same: the same people as the CPU run")
-    for p in report["problems"]:
-        lines.append(f"problem: {p}")
+    for p in report["problems"]:  # in full in the JSON
+        p = " ".join(p.split())
+        lines.append(f"problem: {p[:300]}{'...' if len(p) > 300 else ''}")
     return "\n".join(lines) + "\n"
 
 
