@@ -35,9 +35,11 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             runtime_candidates,
             ld_library_path.as_deref(),
         ),
-        Mode::Eval { organize, json } => {
-            commands::eval::run(organize, &config.cache_dir, *json, config.verbose)
-        }
+        Mode::Eval {
+            organize,
+            json,
+            half,
+        } => commands::eval::run(organize, &config.cache_dir, *json, *half, config.verbose),
         Mode::Version { runtime_candidates } => {
             commands::version::run(config.verbose, runtime_candidates)
         }

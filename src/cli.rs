@@ -323,11 +323,27 @@ pub struct BenchArgs {
     pub cluster_only: Option<usize>,
 }
 
+/// A half of a labelled library's people (`eval --half`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalHalf {
+    /// The people whose label's sha256 starts with an even byte
+    A,
+    /// The others
+    B,
+}
+
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// One sub-folder per person; `_name/` sub-folders hold distractors
+    /// One sub-folder per person (`_name/` sub-folders hold distractors), or a flat folder with
+    /// `labels.csv` (`file,label`; `MULTI` not scored, `NOFACE` a distractor)
     #[arg(value_name = "LABELLED_DIR")]
     pub dir: PathBuf,
+
+    /// Only the photos of one half of the people (fixed by each label's sha256): choose
+    /// thresholds on one half, report the other
+    #[arg(long, value_enum, value_name = "HALF")]
+    pub half: Option<EvalHalf>,
 
     /// Face backend to evaluate
     #[arg(long, value_enum, default_value_t = FaceBackend::Yunet, value_name = "NAME")]

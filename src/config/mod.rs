@@ -48,6 +48,7 @@ pub enum Mode {
     Eval {
         organize: Box<OrganizeConfig>,
         json: bool,
+        half: Option<crate::cli::EvalHalf>,
     },
     Bench(BenchConfig),
     Doctor {
@@ -292,7 +293,7 @@ impl TryFrom<Cli> for Config {
                 })
             }
             Some(Command::Eval(args)) => {
-                let json = args.json;
+                let (json, half) = (args.json, args.half);
                 let organize = crate::cli::OrganizeArgs {
                     min_cluster_size: args.min_cluster_size,
                     min_face_score: args.min_face_score,
@@ -311,6 +312,7 @@ impl TryFrom<Cli> for Config {
                         quiet,
                     )?),
                     json,
+                    half,
                 }
             }
             None => {

@@ -8,7 +8,7 @@
 //! | [`identity`] | cluster labels -> stable people: ids, names, `--known` people |
 //! | [`attach`] | unknown faces joining the clearly nearest person after clustering |
 //! | [`decisions`] | the user's names, merges and rejections, kept in `OUT/people.json` too |
-//! | [`eval`] | scoring a grouping against labels (BCubed, pairwise) |
+//! | [`eval`], [`eval_breakdown`] | scoring a grouping against labels (BCubed, pairwise), per kind of photo |
 //! | [`bench`] | synthetic faces and the figures `photo_organizer bench` writes |
 //!
 //! Depends on [`crate::faces`] (face quality), [`crate::cache`] and [`crate::util`].
@@ -18,4 +18,5 @@ pub mod bench;
 pub mod cluster;
 pub mod decisions;
 pub mod eval;
+pub mod eval_breakdown;
 pub mod identity;

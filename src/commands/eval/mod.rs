@@ -1,13 +1,21 @@
-//! `photo_organizer eval LABELLED_DIR`: runs stages 1-5 of the pipeline over a folder with one
-//! sub-folder per person (`_name/` for distractors that must match nobody), writes nothing,
-//! and scores the grouping ([`crate::people::eval`]). Exit code 0 when scored, 2 when it cannot run.
+//! `photo_organizer eval LABELLED_DIR`: runs stages 1-5 of the pipeline over a labelled library
+//! ([`labels`]: one sub-folder per person, or a flat folder with `labels.csv`), optionally one
+//! half of its people, writes nothing, and scores the grouping ([`crate::people::eval`]), in
+//! all and per kind of photo ([`kinds`]) and per corpus source, with the faces of people
+//! called animals. Exit code 0 when scored, 2 when it cannot run.
+
+mod kinds;
+mod labels;
 
 use std::{collections::HashMap, io::Write, path::Path, process::ExitCode};
 
+use labels::{Labels, Truth};
+
 use crate::{
+    cli::EvalHalf,
     config::OrganizeConfig,
     output::report::print_json,
-    people::identity::PeopleState,
+    people::{eval_breakdown, identity::PeopleState},
     pipeline::{
         analyse::{analyse, model_key},
         cluster::{cluster_faces, gather_faces},
@@ -26,13 +34,22 @@ pub fn run(
     c: &OrganizeConfig,
     cache_dir: &Path,
     json: bool,
+    half: Option<EvalHalf>,
     verbose: bool,
 ) -> anyhow::Result<ExitCode> {
     let progress = progress_sink(c.progress);
     let progress = progress.as_ref();
     let mut cache = open_cache(cache_dir)?;
     let model_key = model_key(c);
-    let library = scan_library(c, progress);
+    let truth_of = Labels::read(&c.source)?;
+    let mut library = scan_library(c, progress);
+    if let Some(half) = half {
+        // eval has no --known photos: every item is the library's.
+        library
+            .items
+            .retain(|item| truth_of.in_half(&item.photo.rel_path, half));
+        library.library_len = library.items.len();
+    }
     let hashes = hash(&library, &mut cache, progress)?;
     let Some(analyses) = analyse(
         c, &library, &hashes, &mut cache, &model_key, progress, verbose, &STOP,
@@ -63,31 +80,41 @@ pub fn run(
     let (mut truth, mut predicted, mut names) = (Vec::new(), Vec::new(), Vec::new());
     let mut false_people: Vec<String> = Vec::new();
     let mut missed = 0;
+    let (mut kinds_of_item, mut largest_embedding) = (Vec::new(), Vec::new());
+    let mut called_animal = AnimalCount::default();
     for (i, item) in library.items.iter().enumerate().take(library.library_len) {
         if analyses.duplicate_of.contains_key(&i) || !analyses.of_item.contains_key(&i) {
             continue;
         }
-        let label = item
-            .photo
-            .rel_path
-            .components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned());
-        let Some(label) = label.filter(|_| item.photo.rel_path.components().count() > 1) else {
-            continue;
-        };
         let person = largest.get(&i).and_then(|(_, p, _)| *p);
         let face = largest.get(&i).map(|(_, _, f)| *f);
         let name = item.photo.rel_path.display().to_string();
-        if label.starts_with('_') {
-            if person.is_some() {
-                false_people.push(name);
+        let label = match truth_of.of(&item.photo.rel_path) {
+            Truth::Unscored => continue,
+            Truth::Distractor => {
+                if person.is_some() {
+                    false_people.push(name);
+                }
+                continue;
             }
-            continue;
-        }
+            Truth::Person(label) => label,
+        };
+        let analysis = &analyses.of_item[&i];
+        called_animal.add(&name, analysis);
         if !largest.contains_key(&i) {
             missed += 1;
         }
+        let mut kinds = vec!["all".to_string()];
+        kinds.extend(
+            kinds::kinds_of(&item.photo.path, analysis)
+                .into_iter()
+                .map(String::from),
+        );
+        if let Some(source) = labels::source_of(&label).filter(|_| truth_of.is_csv()) {
+            kinds.push(format!("source {source}"));
+        }
+        kinds_of_item.push(kinds);
+        largest_embedding.push(face.map(|f| faces.embeddings[f].as_slice()));
         let id = match identities.iter().position(|n| *n == label) {
             Some(id) => id,
             None => {
@@ -104,6 +131,16 @@ pub fn run(
         );
         names.push(name);
     }
+    let near = kinds::near_duplicates(&largest_embedding);
+    for (kinds, near) in kinds_of_item.iter_mut().zip(near) {
+        if near {
+            kinds.push("near-duplicate".to_string());
+        }
+    }
+    let by_kind = eval_breakdown::by_kind(
+        &eval_breakdown::bcubed_per_item(&truth, &predicted),
+        &kinds_of_item,
+    );
     let scores = crate::people::eval::score(&truth, &predicted);
     let merges = crate::people::eval::worst_merges(&truth, &predicted, &names, 5);
     let splits = crate::people::eval::worst_splits(&truth, &predicted, &names, 5);
@@ -127,6 +164,9 @@ pub fn run(
             "worst_merges": merges,
             "worst_splits": splits,
             "photo_errors": analyses.errors.len(),
+            "half": half,
+            "by_kind": by_kind,
+            "human_faces_called_animals": called_animal,
         }))?;
     } else {
         let mut out = std::io::stdout().lock();
@@ -194,6 +234,46 @@ pub fn run(
         for line in crate::people::eval::unknowns_text(&unknowns) {
             writeln!(out, "{line}")?;
         }
+        writeln!(
+            out,
+            "faces of people called animals: {} of {} ({:.2}%){}",
+            called_animal.faces,
+            called_animal.of,
+            100.0 * called_animal.faces as f64 / called_animal.of.max(1) as f64,
+            if called_animal.photos.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", called_animal.photos.join(", "))
+            }
+        )?;
+        writeln!(out, "by kind           photos  precision  recall  BCubed F")?;
+        for k in &by_kind {
+            writeln!(
+                out,
+                "{:<16} {:>7}  {:9.3}  {:6.3}  {:.3}",
+                k.kind, k.photos, k.bcubed_precision, k.bcubed_recall, k.bcubed_f
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Faces in photos labelled as a person's that the pet check called animals.
+#[derive(Debug, Default, serde::Serialize)]
+struct AnimalCount {
+    faces: usize,
+    /// All faces found in those photos.
+    of: usize,
+    photos: Vec<String>,
+}
+
+impl AnimalCount {
+    fn add(&mut self, name: &str, analysis: &crate::cache::StoredAnalysis) {
+        let animals = analysis.faces.iter().filter(|f| f.animal).count();
+        self.faces += animals;
+        self.of += analysis.faces.len();
+        if animals > 0 {
+            self.photos.push(name.to_string());
+        }
+    }
 }
