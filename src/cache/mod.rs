@@ -66,7 +66,7 @@ pub struct StoredAnalysis {
     pub height: u32,
     pub date_taken: Option<String>,
     pub faces: Vec<StoredFace>,
-    /// The second detector that checked the faces for pets ([`crate::faces::animals::CHECKER_ID`]),
+    /// The second detector that checked the faces for pets ([`crate::faces::animals::CHECK_RECORD`]),
     /// or `None` when none could.
     pub face_check: Option<String>,
 }

@@ -188,23 +188,20 @@ fn check_animals(
     let checker = backend
         .face_check_status()
         .is_ok()
-        .then(|| animals::CHECKER_ID.to_string());
+        .then(|| animals::CHECK_RECORD.to_string());
     let mut animal = vec![false; faces.len()];
     let todo: Vec<usize> = (0..faces.len())
         .filter(|&i| animals::needs_check(&faces[i]))
         .collect();
     for chunk in todo.chunks((animals::GRID * animals::GRID) as usize) {
         let picked: Vec<FaceBox> = chunk.iter().map(|&i| faces[i]).collect();
-        let mosaic = animals::mosaic(rgb, &picked);
+        let (mosaic, boxes) = animals::mosaic(rgb, &picked);
         let view = RgbView::new(mosaic.width(), mosaic.height(), mosaic.as_raw())
             .expect("RgbImage is 3 bytes a pixel");
         let Some(found) = backend.face_check(view)? else {
             break;
         };
-        for (&i, best) in chunk
-            .iter()
-            .zip(animals::best_per_tile(&found, chunk.len()))
-        {
+        for (&i, best) in chunk.iter().zip(animals::best_per_tile(&found, &boxes)) {
             animal[i] = animals::is_animal(best);
         }
     }
