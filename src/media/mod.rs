@@ -6,6 +6,7 @@
 //! | file | owns |
 //! | --- | --- |
 //! | [`scan`] | walking LIBRARY: which files are photos, excludes, symlink loops |
+//! | [`companions`] | which other files belong to a photo (sidecars, edits, Live Photo videos) |
 //! | [`decode`] | bytes -> RGB under size caps and `catch_unwind`; RAW previews |
 //! | [`decoded`] | what every decoder gives and its errors; sniffing a HEIF file |
 //! | [`jpeg_scaled`], [`jpeg_crop`] | libjpeg-turbo decodes at 1/2, 1/4, 1/8 and of one region |
@@ -16,6 +17,7 @@
 //! Depends on [`crate::util`] only (and [`crate::setup`] in tests, for libheif's files).
 
 pub mod budget;
+pub mod companions;
 pub mod decode;
 pub mod decoded;
 pub mod exif;

@@ -1,6 +1,8 @@
 //! Walks the library into a sorted list of [`PhotoRef`]s: image extensions only
 //! (case-insensitive), hidden files and directories, the output directory and `--exclude` globs
-//! skipped, symlinks followed with loops detected and reported rather than recursed into.
+//! skipped, symlinks followed with loops detected and reported rather than recursed into. The
+//! other files are listed too, for [`super::companions`] to find the ones that belong to a
+//! photo.
 
 use std::{
     path::{Path, PathBuf},
@@ -24,7 +26,7 @@ pub const RAW_EXTENSIONS: &[&str] = &[
     "dng", "cr2", "nef", "nrw", "arw", "orf", "rw2", "pef", "srw", "raf",
 ];
 
-/// One photo file found in the library.
+/// One photo (or other) file found in the library.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PhotoRef {
     pub path: PathBuf,
@@ -46,8 +48,9 @@ pub struct ScanError {
 pub struct ScanResult {
     pub photos: Vec<PhotoRef>,
     pub errors: Vec<ScanError>,
-    /// Files skipped because their extension is not a photo's.
-    pub skipped_other: usize,
+    /// Files whose extension is not a photo's (sidecars, videos, anything else), sorted like
+    /// `photos`.
+    pub others: Vec<PhotoRef>,
 }
 
 pub fn is_photo_name(path: &Path) -> bool {
@@ -98,33 +101,39 @@ pub fn scan(root: &Path, output: &Path, exclude: &GlobSet) -> ScanResult {
         if !entry.file_type().is_file() {
             continue;
         }
-        if !is_photo_name(entry.path()) {
-            result.skipped_other += 1;
-            continue;
-        }
+        let is_photo = is_photo_name(entry.path());
         let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
+            Ok(m) => Some(m),
+            Err(e) if is_photo => {
                 result.errors.push(ScanError {
                     path: entry.path().to_path_buf(),
                     cause: e.to_string(),
                 });
                 continue;
             }
+            // Listed all the same: if it is a photo's companion, reading it fails later and
+            // says why (and a `--move` keeps the photo).
+            Err(_) => None,
         };
         let rel_path = entry
             .path()
             .strip_prefix(root)
             .unwrap_or(entry.path())
             .to_path_buf();
-        result.photos.push(PhotoRef {
+        let file = PhotoRef {
             path: entry.path().to_path_buf(),
             rel_path,
-            size: meta.len(),
-            mtime: meta.modified().ok(),
-        });
+            size: meta.as_ref().map_or(0, |m| m.len()),
+            mtime: meta.and_then(|m| m.modified().ok()),
+        };
+        if is_photo {
+            result.photos.push(file);
+        } else {
+            result.others.push(file);
+        }
     }
     result.photos.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    result.others.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     result
 }
 
@@ -162,7 +171,8 @@ mod tests {
                 PathBuf::from("three.PnG")
             ]
         );
-        assert_eq!(r.skipped_other, 1);
+        let others: Vec<_> = r.others.iter().map(|p| p.rel_path.clone()).collect();
+        assert_eq!(others, vec![PathBuf::from("notes.txt")]);
         assert!(r.errors.is_empty());
     }
 
