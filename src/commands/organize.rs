@@ -19,7 +19,7 @@ use crate::{
     pipeline::{
         analyse::{analyse, model_key},
         cluster::{cluster_faces, gather_faces},
-        hash::hash_noting_new,
+        hash::{hash_companions, hash_noting_new},
         identify::{identify_people, load_state, save_people},
         library::scan_library,
         place::place,
@@ -53,6 +53,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
 
     let library = scan_library(c, progress);
     let (hashes, new) = hash_noting_new(&library, &mut cache, progress)?;
+    let companion_hashes = hash_companions(&library, &mut cache)?;
     if !c.dry_run {
         // OUT's lock is held: no other run is writing there.
         let stale = remove_stale_partials(&c.output);
@@ -104,26 +105,41 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
         .ops
         .iter()
         .map(|op| {
-            hashes[placement.items[op.photo]]
-                .as_deref()
-                .unwrap_or_default()
+            let item = placement.items[op.photo];
+            match op.companion {
+                None => &hashes[item],
+                Some(k) => &companion_hashes[item][k],
+            }
+            .as_deref()
+            .unwrap_or_default()
         })
         .collect();
+    // A file that could not be read has no sha256: nothing in OUT is taken for it (its copy
+    // fails and says why).
     let wanted: Vec<Wanted> = placement
         .plan
         .ops
         .iter()
         .zip(&sha_of_op)
+        .filter(|(_, sha)| !sha.is_empty())
         .map(|(op, sha)| Wanted {
             dst: &op.dst,
+            src: &op.src,
             sha256: sha,
         })
         .collect();
+    let companions = library
+        .companions
+        .iter()
+        .flatten()
+        .zip(companion_hashes.iter().flatten());
     let library_sha: HashMap<&Path, &str> = library
         .items
         .iter()
+        .map(|it| &it.photo)
         .zip(&hashes)
-        .filter_map(|(it, h)| Some((it.photo.path.as_path(), h.as_deref().ok()?)))
+        .chain(companions.map(|(c, h)| (&c.file, h)))
+        .filter_map(|(file, h)| Some((file.path.as_path(), h.as_deref().ok()?)))
         .collect();
     let sync_plan = sync::reconcile(&c.output, &ledger, &wanted, c.transfer, &library_sha);
 
@@ -160,7 +176,7 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
         (exec, synced)
     };
 
-    let placed = placed(&library, &placement, &exec);
+    let placed = placed(&placement, &exec);
     let errors = all_errors(&library, &analyses, &placed);
     let run = RunView {
         c,
@@ -190,7 +206,8 @@ fn run_locked(c: &OrganizeConfig, cache_dir: &Path, verbose: bool) -> anyhow::Re
             eprintln!("error: {}: {}", e.path.display(), e.cause);
         }
     } else {
-        print!("{}", render_summary(&summary, &errors));
+        let orphans: Vec<_> = library.orphans.iter().map(|o| o.rel_path.clone()).collect();
+        print!("{}", render_summary(&summary, &errors, &orphans));
     }
     if STOP.load(Ordering::Relaxed) {
         eprintln!("interrupted while copying; run the same command again to finish");

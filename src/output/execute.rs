@@ -3,9 +3,10 @@
 //! then linked into place with a call that fails if the name exists, so an existing file is
 //! never replaced and an interrupted run leaves no half-written photo under a real name. A
 //! destination that already holds the same bytes counts as already present. The source is only
-//! ever read, except with `--move`: a source is removed only once every copy of it is in place
-//! and verified by size and sha256 as a regular file (not a link) on another inode than the
-//! source, and its folder is synced. Folders are created inside the output directory without
+//! ever read, except with `--move`: a photo's sources (the photo's and its companions') are
+//! removed only once every copy of each is in place and verified by size and sha256 as a
+//! regular file (not a link) on another inode than its source, and their folders are synced;
+//! the companions' go first and the photo's last, so no companion is left without its photo. Folders are created inside the output directory without
 //! following links: a link found on a destination's path fails that photo, naming the link.
 
 use std::{
@@ -44,7 +45,7 @@ pub struct ExecReport {
     pub copied: usize,
     pub already_present: usize,
     pub failed: usize,
-    /// Sources removed by `--move`.
+    /// Sources removed by `--move` (photos and their companions).
     pub moved: usize,
     /// One entry per plan op, in plan order: its outcome, or `None` if a stop came first.
     #[serde(skip)]
@@ -109,7 +110,7 @@ pub fn execute_with(
             });
         }
         drop(done_tx);
-        for (range, (outcomes, removed)) in done_rx {
+        for (range, (outcomes, removal)) in done_rx {
             for outcome in &outcomes {
                 match outcome {
                     OpOutcome::Copied => report.copied += 1,
@@ -121,14 +122,13 @@ pub fn execute_with(
             for (slot, outcome) in report.outcomes[range.clone()].iter_mut().zip(outcomes) {
                 *slot = Some(outcome);
             }
-            match removed {
-                Some(Ok(())) => report.moved += 1,
-                Some(Err(e)) => {
+            if let Some(Removal { files, error }) = removal {
+                report.moved += files;
+                if let Some(e) = error {
                     report.failed += 1;
                     let src = plan.ops[range.start].src.display();
                     progress.message(&format!("kept {src}: {e}"));
                 }
-                None => {}
             }
         }
     });
@@ -136,14 +136,22 @@ pub fn execute_with(
     report
 }
 
-/// Places the ops of one photo; with `--move`, then removes the source if every copy is in
-/// place (`Some` says how that went).
+/// What `--move` did with a photo's sources.
+struct Removal {
+    /// Sources removed: the photo's and its companions'.
+    files: usize,
+    /// Why the rest were kept.
+    error: Option<io::Error>,
+}
+
+/// Places the ops of one photo (the photo's, then its companions'); with `--move`, then
+/// removes the sources if every copy is in place (`Some` says how that went).
 fn place_photo(
     group: &[CopyOp],
     out_root: &Path,
     transfer: Transfer,
     early: Option<&MadeEarly>,
-) -> (Vec<OpOutcome>, Option<io::Result<()>>) {
+) -> (Vec<OpOutcome>, Option<Removal>) {
     let mut dsts: Vec<PathBuf> = Vec::new();
     let mut early = early
         .filter(|_| transfer == Transfer::Copy)
@@ -164,8 +172,51 @@ fn place_photo(
         .collect();
     let all_placed = outcomes.iter().all(|o| !matches!(o, OpOutcome::Failed(_)));
     let removed = (transfer == Transfer::Move && all_placed && dsts.len() == group.len())
-        .then(|| remove_verified(&group[0].src, &dsts));
+        .then(|| remove_sources(group, &dsts));
     (outcomes, removed)
+}
+
+/// With `--move`, once every op of a photo is in place (`dsts[k]` is where `group[k]` went):
+/// verifies the copies of every source first, so none is removed unless all can be, then
+/// removes the companions' sources and the photo's last: a run killed in between leaves the
+/// photo, never a companion without it.
+fn remove_sources(group: &[CopyOp], dsts: &[PathBuf]) -> Removal {
+    let mut sources: Vec<(&Path, Vec<PathBuf>)> = Vec::new();
+    for (op, dst) in group.iter().zip(dsts) {
+        match sources.iter_mut().find(|(src, _)| *src == op.src) {
+            Some((_, copies)) => copies.push(dst.clone()),
+            None => sources.push((&op.src, vec![dst.clone()])),
+        }
+    }
+    // The photo's ops come first in a group: its source goes last.
+    sources.rotate_left(1);
+    // The message starts with the photo's path: say which companion it is about.
+    let named = |src: &Path, e: io::Error| {
+        if src == group[0].src {
+            e
+        } else {
+            io::Error::new(e.kind(), format!("its companion {}: {e}", src.display()))
+        }
+    };
+    for (src, copies) in &sources {
+        if let Err(e) = verify_copies(src, copies) {
+            return Removal {
+                files: 0,
+                error: Some(named(src, e)),
+            };
+        }
+    }
+    let mut files = 0;
+    for (src, _) in &sources {
+        if let Err(e) = fs::remove_file(src) {
+            return Removal {
+                files,
+                error: Some(named(src, e)),
+            };
+        }
+        files += 1;
+    }
+    Removal { files, error: None }
 }
 
 /// Places one op at `out_root/rel`, creating its folders inside `out_root` without following
@@ -372,9 +423,9 @@ fn same_inode(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     }
 }
 
-/// Removes `src` only once every copy is a regular file (not a link), on another inode than
-/// `src`, with the same size and sha256, and every copy's folder is synced to disk.
-fn remove_verified(src: &Path, copies: &[PathBuf]) -> io::Result<()> {
+/// Whether `src` may be removed: every copy is a regular file (not a link), on another inode
+/// than `src`, with the same size and sha256, and every copy's folder is synced to disk.
+fn verify_copies(src: &Path, copies: &[PathBuf]) -> io::Result<()> {
     let src_meta = fs::symlink_metadata(src)?;
     if !src_meta.is_file() {
         return Err(io::Error::other(
@@ -412,7 +463,7 @@ fn remove_verified(src: &Path, copies: &[PathBuf]) -> io::Result<()> {
     for dir in dirs {
         sync_dir(dir)?;
     }
-    fs::remove_file(src)
+    Ok(())
 }
 
 fn same_contents(a: &Path, b: &Path) -> io::Result<bool> {

@@ -1,7 +1,7 @@
 //! Tests of [`super`]: copies, links and moves on real files in temporary folders.
 
 use super::*;
-use crate::{output::plan::CopyOp, util::progress::Silent};
+use crate::{media::companions::Kind, output::plan::CopyOp, util::progress::Silent};
 
 #[test]
 fn copies_then_counts_identical_as_present_and_never_overwrites() {
@@ -14,6 +14,8 @@ fn copies_then_counts_identical_as_present_and_never_overwrites() {
             src: src.clone(),
             dst: "person_001/a.jpg".into(),
             photo: 0,
+            companion: None,
+            kind: None,
         }],
     };
     let first = execute(
@@ -90,6 +92,8 @@ fn copy_with_early(ops: &[(&Path, &str, usize)], out: &Path, made: &MadeEarly) -
             src: src.to_path_buf(),
             dst: dst.into(),
             photo,
+            companion: None,
+            kind: None,
         })
         .collect();
     let stop = AtomicBool::new(false);
@@ -196,6 +200,8 @@ fn two_folder_plan(src: &Path) -> Plan {
         src: src.to_path_buf(),
         dst: dst.into(),
         photo: 0,
+        companion: None,
+        kind: None,
     };
     Plan {
         ops: vec![op("a/p.jpg"), op("b/p.jpg")],
@@ -215,6 +221,8 @@ fn many_photos_at_once_keep_plan_order_and_move_each_source_once() {
                 src: src.clone(),
                 dst: format!("person_{person}/p{photo}.jpg").into(),
                 photo,
+                companion: None,
+                kind: None,
             });
         }
     }
@@ -261,6 +269,60 @@ fn a_set_stop_flag_copies_nothing_more() {
     );
     assert!(r.outcomes.iter().all(Option::is_none));
     assert!(!dir.path().join("out").exists());
+}
+
+/// A photo with a Live Photo video and a sidecar, to folders `a` and `b`.
+fn photo_with_companions(dir: &Path) -> Plan {
+    let (photo, video, xmp) = (dir.join("p.heic"), dir.join("p.mov"), dir.join("p.xmp"));
+    fs::write(&photo, b"pixels").unwrap();
+    fs::write(&video, b"motion").unwrap();
+    fs::write(&xmp, b"edits").unwrap();
+    let mut ops = Vec::new();
+    for folder in ["a", "b"] {
+        for (k, (src, name, kind)) in [
+            (&photo, "p.heic", None),
+            (&video, "p.mov", Some(Kind::LiveVideo)),
+            (&xmp, "p.xmp", Some(Kind::Xmp)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            ops.push(CopyOp {
+                src: src.clone(),
+                dst: format!("{folder}/{name}").into(),
+                photo: 0,
+                companion: k.checked_sub(1),
+                kind,
+            });
+        }
+    }
+    Plan { ops }
+}
+
+#[test]
+fn move_takes_companions_with_their_photo_or_keeps_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    fs::create_dir_all(&lib).unwrap();
+    let plan = photo_with_companions(&lib);
+    let out = dir.path().join("out");
+    // Another file where one copy of the sidecar goes: nothing leaves the library.
+    fs::create_dir_all(out.join("b")).unwrap();
+    fs::write(out.join("b/p.xmp"), b"someone else's").unwrap();
+    let never = AtomicBool::new(false);
+    let r = execute(&plan, &out, Transfer::Move, &Silent, &never);
+    assert_eq!((r.copied, r.failed, r.moved), (5, 1, 0));
+    for name in ["p.heic", "p.mov", "p.xmp"] {
+        assert!(lib.join(name).exists(), "{name} left the library");
+    }
+    fs::remove_file(out.join("b/p.xmp")).unwrap();
+    let r = execute(&plan, &out, Transfer::Move, &Silent, &never);
+    assert_eq!((r.copied, r.already_present, r.moved), (1, 5, 3));
+    assert_eq!(fs::read_dir(&lib).unwrap().count(), 0, "all three moved");
+    for folder in ["a", "b"] {
+        assert_eq!(fs::read(out.join(folder).join("p.mov")).unwrap(), b"motion");
+        assert_eq!(fs::read(out.join(folder).join("p.xmp")).unwrap(), b"edits");
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Faces' people -> [`Plan`]: every destination decided before anything is written. A photo goes
-//! to each person in it, to `_no_faces` or to `_unknown`; names that collide in one folder keep
-//! the first (by library path) as is and give the others a suffix from their library path's
-//! hash, so no copy ever replaces another. Pure: no I/O; `--dry-run` prints it.
+//! to each person in it, to `_no_faces` or to `_unknown`, and its companions (sidecars, edits, a
+//! Live Photo's video) go beside it in each of its folders; names that collide in one folder
+//! (a photo's, or one of its companions') keep the first (by library path) as is and give the
+//! others a suffix from their library path's hash, which their companions' names follow, so no
+//! copy ever replaces another. Pure: no I/O; `--dry-run` prints it.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -10,6 +12,8 @@ use std::{
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::media::companions::{name_beside, Kind, NameForm};
 
 /// How a photo reaches its folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -58,6 +62,16 @@ pub struct PlacedPhoto {
     pub destinations: Vec<Destination>,
     /// Year taken, for `--by-year`.
     pub year: Option<i32>,
+    /// Files that go wherever the photo goes.
+    pub companions: Vec<PlacedCompanion>,
+}
+
+/// A companion file of a photo: where it is, and how its name follows the photo's.
+#[derive(Debug, Clone)]
+pub struct PlacedCompanion {
+    pub src: PathBuf,
+    pub kind: Kind,
+    pub form: NameForm,
 }
 
 /// Options that shape the folder tree.
@@ -79,6 +93,12 @@ pub struct CopyOp {
     /// Index of the photo in the input.
     #[serde(skip)]
     pub photo: usize,
+    /// `Some(k)`: this op places the photo's k-th companion, not the photo.
+    #[serde(skip)]
+    pub companion: Option<usize>,
+    /// What the companion is (`--dry-run --json`: `"companion": "xmp"`); absent for a photo.
+    #[serde(rename = "companion", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -135,6 +155,18 @@ pub fn plan(photos: &[PlacedPhoto], layout: &Layout) -> Plan {
     for i in order {
         let photo = &photos[i];
         let name = PathBuf::from(photo.rel_path.file_name().unwrap_or_default());
+        let photo_name = name.to_string_lossy();
+        // The names of the photo and its companions in OUT when the photo is called `file`.
+        let names_as = |file: &Path| -> Vec<String> {
+            let placed = file.to_string_lossy();
+            let companions = photo.companions.iter().map(|c| {
+                let own = c.src.file_name().unwrap_or_default().to_string_lossy();
+                name_beside(&c.form, &own, &photo_name, &placed)
+            });
+            std::iter::once(placed.to_string())
+                .chain(companions)
+                .collect()
+        };
         for dest in &photo.destinations {
             let mut folder = dest.folder(&layout.folders);
             if layout.by_year {
@@ -143,19 +175,39 @@ pub fn plan(photos: &[PlacedPhoto], layout: &Layout) -> Plan {
                     .map_or_else(|| UNKNOWN_YEAR_DIR.to_string(), |y| y.to_string());
                 folder = format!("{folder}/{year}");
             }
-            let key = (folder.clone(), name.to_string_lossy().to_lowercase());
-            let file = match taken.get(&key) {
-                Some(owner) if *owner != photo.rel_path => suffixed(&name, &photo.rel_path),
-                _ => {
-                    taken.insert(key, photo.rel_path.clone());
-                    name.clone()
-                }
+            let key = |n: &str| (folder.clone(), n.to_lowercase());
+            let clashes = names_as(&name).iter().any(|n| {
+                taken
+                    .get(&key(n))
+                    .is_some_and(|owner| *owner != photo.rel_path)
+            });
+            let file = if clashes {
+                suffixed(&name, &photo.rel_path)
+            } else {
+                name.clone()
             };
+            let names = names_as(&file);
+            for n in &names {
+                taken
+                    .entry(key(n))
+                    .or_insert_with(|| photo.rel_path.clone());
+            }
             ops.push(CopyOp {
                 src: photo.src.clone(),
                 dst: Path::new(&folder).join(file),
                 photo: i,
+                companion: None,
+                kind: None,
             });
+            for (k, (c, n)) in photo.companions.iter().zip(&names[1..]).enumerate() {
+                ops.push(CopyOp {
+                    src: c.src.clone(),
+                    dst: Path::new(&folder).join(n),
+                    photo: i,
+                    companion: Some(k),
+                    kind: Some(c.kind),
+                });
+            }
         }
     }
     Plan { ops }
@@ -171,6 +223,7 @@ mod tests {
             rel_path: rel.into(),
             destinations,
             year: None,
+            companions: Vec::new(),
         }
     }
 
@@ -249,6 +302,61 @@ mod tests {
         a.sort();
         b.sort();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn companions_go_beside_their_photo_and_a_clash_of_theirs_renames_both() {
+        let companion = |src: &str, kind, form| PlacedCompanion {
+            src: Path::new("/lib").join(src),
+            kind,
+            form,
+        };
+        let stem = |s: &str| NameForm::AfterStem(s.into());
+        let mut a = photo(
+            "a/IMG_1.jpg",
+            vec![Destination::Person(1), Destination::Person(2)],
+        );
+        a.companions = vec![companion("a/IMG_1.xmp", Kind::Xmp, stem(".xmp"))];
+        // Another name than a's photo, but the same sidecar name in person_001.
+        let mut b = photo("b/IMG_1.png", vec![Destination::Person(1)]);
+        b.companions = vec![
+            companion("b/IMG_1.xmp", Kind::Xmp, stem(".xmp")),
+            companion(
+                "b/IMG_1.png.json",
+                Kind::TakeoutJson,
+                NameForm::AfterName(".json".into()),
+            ),
+        ];
+        let p = plan_default(&[b, a]);
+        let dsts: Vec<String> = p.ops.iter().map(|o| o.dst.display().to_string()).collect();
+        assert_eq!(
+            dsts[..4],
+            [
+                "person_001/IMG_1.jpg",
+                "person_001/IMG_1.xmp",
+                "person_002/IMG_1.jpg",
+                "person_002/IMG_1.xmp"
+            ]
+        );
+        let tag = dsts[4]
+            .strip_prefix("person_001/IMG_1-")
+            .and_then(|t| t.strip_suffix(".png"))
+            .unwrap_or_else(|| panic!("{dsts:?}"));
+        assert_eq!(
+            dsts[5..],
+            [
+                format!("person_001/IMG_1-{tag}.xmp"),
+                format!("person_001/IMG_1-{tag}.png.json")
+            ]
+        );
+        let what: Vec<(usize, Option<usize>, Option<Kind>)> = p
+            .ops
+            .iter()
+            .map(|o| (o.photo, o.companion, o.kind))
+            .collect();
+        assert_eq!(what[1], (1, Some(0), Some(Kind::Xmp)));
+        assert_eq!(what[6], (0, Some(1), Some(Kind::TakeoutJson)));
+        assert_eq!(p.ops[6].src, Path::new("/lib/b/IMG_1.png.json"));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! written atomically with the manifest) records every file this tool placed in OUT: path,
 //! mode, source, the bytes' sha256, size, inode and mtime. Before a run's plan is executed,
 //! [`reconcile`] compares the ledger with the plan: a placement the plan no longer wants at its
-//! path moves to where the plan now wants the same photo (a renamed person, a merge, a
+//! path moves to where the plan now wants the same file (a renamed person, a merge, a
 //! rejection), or is removed when nothing wants it; with `--move` placements are originals and
-//! are never removed. A file the tool did not place, or one changed since it placed it, is never
+//! are never removed. Companions (sidecars, edits, Live Photo videos) are placements like their
+//! photos, so they move and go with them. A file the tool did not place, or one changed since it placed it, is never
 //! touched: it is reported as left in place with the reason.
 
 use std::{
@@ -175,6 +176,8 @@ fn compatible(placed: Transfer, now: Transfer) -> bool {
 /// One planned placement, as the reconciliation sees it.
 pub struct Wanted<'a> {
     pub dst: &'a Path,
+    /// The library file it is made from.
+    pub src: &'a Path,
     pub sha256: &'a str,
 }
 
@@ -202,10 +205,10 @@ pub fn reconcile(
     // Wanted destinations not yet on disk, by content: where a stale placement can move.
     // Only the contents of stale entries are looked up, so an unchanged OUT costs no stat.
     let stale_shas: HashSet<&str> = stale.iter().map(|e| e.sha256.as_str()).collect();
-    let mut free: HashMap<&str, Vec<&Path>> = HashMap::new();
+    let mut free: HashMap<&str, Vec<(&Path, &Path)>> = HashMap::new();
     for w in wanted.iter().filter(|w| stale_shas.contains(w.sha256)) {
         if fs::symlink_metadata(out.join(w.dst)).is_err() {
-            free.entry(w.sha256).or_default().push(w.dst);
+            free.entry(w.sha256).or_default().push((w.dst, w.src));
         }
     }
     let mut taken: HashSet<&Path> = HashSet::new();
@@ -223,10 +226,17 @@ pub fn reconcile(
                 continue;
             }
         }
+        // Two companions may hold the same bytes (two identical `.AAE` edits): each moves to
+        // where its own source is wanted if it can; a link always, since it points there.
         let target = compatible(e.mode, transfer)
             .then(|| free.get(e.sha256.as_str()))
             .flatten()
-            .and_then(|dsts| dsts.iter().find(|d| !taken.contains(*d)).copied());
+            .and_then(|dsts| {
+                let open = || dsts.iter().filter(|(d, _)| !taken.contains(d));
+                let own = open().find(|(_, src)| *src == e.source);
+                own.or_else(|| open().next().filter(|_| e.mode != Transfer::Symlink))
+                    .map(|(d, _)| *d)
+            });
         if let Some(to) = target {
             taken.insert(to);
             sync.moves.push((e.path.clone(), to.to_path_buf()));
@@ -434,6 +444,7 @@ mod tests {
         // elsewhere under another name); c.jpg was edited.
         let wanted = [Wanted {
             dst: Path::new("person_001/a.jpg"),
+            src: &lib.join("a.jpg"),
             sha256: "A",
         }];
         let (pa, pb, pc) = (lib.join("a.jpg"), lib.join("b.jpg"), lib.join("c.jpg"));
@@ -490,6 +501,47 @@ mod tests {
     }
 
     #[test]
+    fn companions_with_the_same_bytes_each_move_to_where_their_own_source_is_wanted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lib, out) = (dir.path().join("lib"), dir.path().join("out"));
+        fs::create_dir_all(&lib).unwrap();
+        // Two photos' edits, byte for byte the same (one "auto-enhance").
+        let (e1, e2) = (lib.join("IMG_1.AAE"), lib.join("IMG_2.AAE"));
+        fs::write(&e1, b"enhance").unwrap();
+        fs::write(&e2, b"enhance").unwrap();
+        let ledger = Ledger {
+            schema: LEDGER_SCHEMA,
+            entries: vec![
+                entry(&out, "p3/IMG_1.AAE", &e1, "E", Transfer::Symlink),
+                entry(&out, "p3/IMG_2.AAE", &e2, "E", Transfer::Symlink),
+            ],
+        };
+        // After a merge they are wanted in p1, listed the other way round.
+        let wanted = [
+            Wanted {
+                dst: Path::new("p1/IMG_2.AAE"),
+                src: &e2,
+                sha256: "E",
+            },
+            Wanted {
+                dst: Path::new("p1/IMG_1.AAE"),
+                src: &e1,
+                sha256: "E",
+            },
+        ];
+        let sync = reconcile(&out, &ledger, &wanted, Transfer::Symlink, &HashMap::new());
+        assert_eq!(
+            sync.moves,
+            vec![
+                ("p3/IMG_1.AAE".into(), "p1/IMG_1.AAE".into()),
+                ("p3/IMG_2.AAE".into(), "p1/IMG_2.AAE".into())
+            ]
+        );
+        apply(&out, &sync);
+        assert_eq!(fs::read_link(out.join("p1/IMG_2.AAE")).unwrap(), e2);
+    }
+
+    #[test]
     fn switching_from_links_to_copies_replaces_the_links() {
         let dir = tempfile::tempdir().unwrap();
         let (lib, out) = (dir.path().join("lib"), dir.path().join("out"));
@@ -502,6 +554,7 @@ mod tests {
         };
         let wanted = [Wanted {
             dst: Path::new("p/a.jpg"),
+            src: &lib.join("a.jpg"),
             sha256: "A",
         }];
         let sync = reconcile(&out, &ledger, &wanted, Transfer::Copy, &HashMap::new());

@@ -1,9 +1,13 @@
-//! Stage 1: walks the library (and `--known DIR/<Name>/`) into [`Item`]s; unreadable entries
-//! become scan errors. Hands the [`Library`] to every later stage.
+//! Stage 1: walks the library (and `--known DIR/<Name>/`) into [`Item`]s, each library photo
+//! with its companion files ([`crate::media::companions`]); unreadable entries become scan
+//! errors. Hands the [`Library`] to every later stage.
 
 use crate::{
     config::OrganizeConfig,
-    media::scan::{scan, PhotoRef},
+    media::{
+        companions::{companions_of, Companion},
+        scan::{scan, PhotoRef},
+    },
     output::report::{PhotoError, Stage},
     util::progress::ProgressSink,
 };
@@ -20,6 +24,11 @@ pub struct Library {
     /// Items before this index are from the library; the rest from `--known`.
     pub library_len: usize,
     pub errors: Vec<PhotoError>,
+    /// The companions of each library photo (sidecars, edits, a Live Photo's video), by item
+    /// index; they go wherever their photo goes.
+    pub companions: Vec<Vec<Companion>>,
+    /// Companion files whose photo is not in the library: left where they are.
+    pub orphans: Vec<PhotoRef>,
 }
 
 impl Library {
@@ -27,12 +36,18 @@ impl Library {
     pub fn in_library(&self, i: usize) -> bool {
         i < self.library_len
     }
+
+    /// The companions of item `i` (none for a `--known` photo).
+    pub fn companions_of(&self, i: usize) -> &[Companion] {
+        self.companions.get(i).map_or(&[], Vec::as_slice)
+    }
 }
 
 pub fn scan_library(c: &OrganizeConfig, progress: &dyn ProgressSink) -> Library {
     progress.start("scan", None);
     let scanned = scan(&c.source, &c.output, &c.exclude);
     let mut scan_errors = scanned.errors;
+    let (companions, orphans) = companions_of(&scanned.photos, scanned.others);
     let mut items: Vec<Item> = scanned
         .photos
         .into_iter()
@@ -73,5 +88,7 @@ pub fn scan_library(c: &OrganizeConfig, progress: &dyn ProgressSink) -> Library 
                 cause: e.cause,
             })
             .collect(),
+        companions,
+        orphans,
     }
 }

@@ -1,6 +1,7 @@
 //! Stage 6: every library photo that was analysed gets its destinations (a person's folder,
-//! `_unknown/`, `_no_faces/`, by year if asked), and [`crate::output::plan::plan`] turns them into
-//! copy operations without touching the disk.
+//! `_unknown/`, `_no_faces/`, by year if asked), and [`crate::output::plan::plan`] turns them and
+//! the photos' companions into copy operations without touching the disk. A photo that failed or
+//! is a duplicate is not placed, and neither are its companions.
 
 use std::time::UNIX_EPOCH;
 
@@ -8,7 +9,7 @@ use crate::{
     cache::StoredAnalysis,
     config::OrganizeConfig,
     media::scan::PhotoRef,
-    output::plan::{destinations, plan, Layout, PlacedPhoto, Plan},
+    output::plan::{destinations, plan, Layout, PlacedCompanion, PlacedPhoto, Plan},
 };
 
 use super::{analyse::Analyses, identify::People, library::Library};
@@ -38,6 +39,15 @@ pub fn place(
                 rel_path: photo.rel_path.clone(),
                 destinations: destinations(&exported(people, i)),
                 year: year_taken(&analyses.of_item[&i], photo),
+                companions: library
+                    .companions_of(i)
+                    .iter()
+                    .map(|c| PlacedCompanion {
+                        src: c.file.path.clone(),
+                        kind: c.kind,
+                        form: c.form.clone(),
+                    })
+                    .collect(),
             }
         })
         .collect();

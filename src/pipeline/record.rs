@@ -1,5 +1,5 @@
 //! Stage 8: what the run did, for people and programs: the summary (stdout, `--json`), and in
-//! OUT `manifest.json` (every photo, face, person, copy and error) and `report.html`.
+//! OUT `manifest.json` (every photo, face, person, companion, copy and error) and `report.html`.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -13,8 +13,8 @@ use crate::{
     output::execute::{ExecReport, OpOutcome},
     output::plan::Destination,
     output::report::{
-        html::write_report, write_manifest, FaceEntry, Manifest, PersonEntry, PhotoEntry,
-        PhotoError, PhotoStatus, Stage, Summary, MANIFEST_SCHEMA,
+        html::write_report, write_manifest, CompanionEntry, FaceEntry, Manifest, PersonEntry,
+        PhotoEntry, PhotoError, PhotoStatus, Stage, Summary, MANIFEST_SCHEMA,
     },
     output::sync::{LeftInPlace, SyncReport},
 };
@@ -23,29 +23,40 @@ use super::{
     analyse::Analyses, cluster::Faces, identify::People, library::Library, place::Placement,
 };
 
-/// Where each placed item's copies landed, and the photos whose copies failed.
+/// Where each placed item's copies (and its companions' copies) landed, and the files whose
+/// copies failed.
 pub struct Placed {
     pub copied_to: HashMap<usize, Vec<PathBuf>>,
+    /// (item, index of the companion in [`Library::companions_of`]) -> its copies.
+    pub companion_copied_to: HashMap<(usize, usize), Vec<PathBuf>>,
     pub copy_errors: Vec<PhotoError>,
 }
 
-pub fn placed(library: &Library, placement: &Placement, exec: &ExecReport) -> Placed {
+pub fn placed(placement: &Placement, exec: &ExecReport) -> Placed {
     let mut copied_to: HashMap<usize, Vec<PathBuf>> = HashMap::new();
+    let mut companion_copied_to: HashMap<(usize, usize), Vec<PathBuf>> = HashMap::new();
     let mut copy_errors = Vec::new();
     for (k, op) in placement.plan.ops.iter().enumerate() {
         let item = placement.items[op.photo];
         match exec.outcomes.get(k).and_then(Option::as_ref) {
             Some(OpOutcome::Failed(cause)) => copy_errors.push(PhotoError {
-                path: library.items[item].photo.path.clone(),
+                path: op.src.clone(),
                 stage: Stage::Copy,
                 cause: cause.clone(),
             }),
-            Some(_) => copied_to.entry(item).or_default().push(op.dst.clone()),
+            Some(_) => match op.companion {
+                None => copied_to.entry(item).or_default().push(op.dst.clone()),
+                Some(c) => companion_copied_to
+                    .entry((item, c))
+                    .or_default()
+                    .push(op.dst.clone()),
+            },
             None => {}
         }
     }
     Placed {
         copied_to,
+        companion_copied_to,
         copy_errors,
     }
 }
@@ -141,6 +152,8 @@ pub fn summary(
             .keys()
             .filter(|i| library.in_library(**i))
             .count(),
+        companions: library.companions.iter().map(Vec::len).sum(),
+        orphan_companions: library.orphans.len(),
         dry_run: c.dry_run,
         elapsed_s,
         photos_per_s: photos as f64 / elapsed_s.max(1e-9),
@@ -242,6 +255,19 @@ pub fn write_outputs(
                     .get(&i)
                     .map(|&f| library.items[f].photo.rel_path.clone()),
                 error: analyses.errors.get(&i).map(|e| e.cause.clone()),
+                companions: library
+                    .companions_of(i)
+                    .iter()
+                    .enumerate()
+                    .map(|(k, c)| CompanionEntry {
+                        source: c.file.rel_path.clone(),
+                        kind: c.kind,
+                        copied_to: placed
+                            .companion_copied_to
+                            .remove(&(i, k))
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -254,6 +280,7 @@ pub fn write_outputs(
         people: person_entries,
         photos: photo_entries,
         errors: errors.to_vec(),
+        orphan_companions: library.orphans.iter().map(|o| o.rel_path.clone()).collect(),
         left_in_place: left_in_place.to_vec(),
         settings: c.settings.clone(),
     };

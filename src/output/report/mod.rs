@@ -15,7 +15,9 @@ use po_backend_api::BackendInfo;
 use serde::Serialize;
 
 pub const MANIFEST_NAME: &str = "manifest.json";
-pub const MANIFEST_SCHEMA: u32 = 1;
+/// 2: each photo's `companions`, the top-level `orphan_companions`, and the summary's
+/// `companions` and `orphan_companions` counts (issue #34).
+pub const MANIFEST_SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +60,11 @@ pub struct Summary {
     pub left_in_place: usize,
     /// Files with the same content as an earlier one; analysed and placed once.
     pub duplicates: usize,
+    /// Companion files of the library's photos (sidecars, edits, Live Photo videos): each
+    /// goes wherever its photo goes (its copies are counted in `copied`).
+    pub companions: usize,
+    /// Companion files whose photo is not in the library: left where they are.
+    pub orphan_companions: usize,
     pub dry_run: bool,
     pub elapsed_s: f64,
     pub photos_per_s: f64,
@@ -116,6 +123,20 @@ pub struct PhotoEntry {
     #[serde(serialize_with = "crate::util::paths::lossy_opt")]
     pub duplicate_of: Option<PathBuf>,
     pub error: Option<String>,
+    /// The files that go with this photo, wherever it goes.
+    pub companions: Vec<CompanionEntry>,
+}
+
+/// A companion file of a photo.
+#[derive(Debug, Serialize)]
+pub struct CompanionEntry {
+    /// Relative to the source library.
+    #[serde(serialize_with = "crate::util::paths::lossy")]
+    pub source: PathBuf,
+    pub kind: crate::media::companions::Kind,
+    /// Relative to the output directory: beside the photo's copies.
+    #[serde(serialize_with = "crate::util::paths::lossy_vec")]
+    pub copied_to: Vec<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,6 +160,9 @@ pub struct Manifest {
     pub people: Vec<PersonEntry>,
     pub photos: Vec<PhotoEntry>,
     pub errors: Vec<PhotoError>,
+    /// Companion files whose photo is not in the library (relative to it): left where they are.
+    #[serde(serialize_with = "crate::util::paths::lossy_vec")]
+    pub orphan_companions: Vec<PathBuf>,
     /// Earlier placements left as they are, each with the reason.
     pub left_in_place: Vec<crate::output::sync::LeftInPlace>,
     /// The run's arguments (paths absolute): `review`'s Apply runs again with them.
@@ -155,8 +179,12 @@ pub fn write_manifest(out: &Path, manifest: &Manifest) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-/// The human-readable end-of-run summary.
-pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
+/// Orphan companions the summary names; `manifest.json` lists them all.
+const ORPHANS_NAMED: usize = 10;
+
+/// The human-readable end-of-run summary; `orphans`: companion files whose photo is not in the
+/// library (paths relative to it).
+pub fn render_summary(s: &Summary, errors: &[PhotoError], orphans: &[PathBuf]) -> String {
     let mut out = String::new();
     let verb = if s.dry_run { "would copy" } else { "copied" };
     let _ = writeln!(
@@ -169,6 +197,32 @@ pub fn render_summary(s: &Summary, errors: &[PhotoError]) -> String {
         "{verb} {} files, {} already present, {} duplicates, {} errors",
         s.copied, s.already_present, s.duplicates, s.errors
     );
+    if s.companions > 0 {
+        let _ = writeln!(
+            out,
+            "{} companion files (sidecars, edits, Live Photo videos) go with their photos",
+            s.companions
+        );
+    }
+    if !orphans.is_empty() {
+        let named: Vec<String> = orphans
+            .iter()
+            .take(ORPHANS_NAMED)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = orphans.len().saturating_sub(ORPHANS_NAMED);
+        let _ = writeln!(
+            out,
+            "{} companion files have no photo in the library and were left where they are: {}{}",
+            orphans.len(),
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more (see manifest.json)")
+            } else {
+                String::new()
+            }
+        );
+    }
     if s.moved > 0 {
         let _ = writeln!(out, "moved {} source files (copies verified)", s.moved);
     }
