@@ -6,6 +6,7 @@ mod attach;
 mod backends;
 mod browser;
 mod cli;
+mod companions;
 mod devices;
 #[cfg(feature = "facenet")]
 mod facenet;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn people(t: &TestDir, args: &[&str]) {
+pub(crate) fn people(t: &TestDir, args: &[&str]) {
     let out = command(t)
         .arg("people")
         .arg("-o")
@@ -20,7 +20,7 @@ fn people(t: &TestDir, args: &[&str]) {
 }
 
 /// Every photo file under OUT (not the tool's own metadata) with its bytes; links as links.
-fn photos_in(out: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn photos_in(out: &Path) -> BTreeMap<String, Vec<u8>> {
     files_under(out)
         .into_iter()
         .filter(|p| {
@@ -40,7 +40,7 @@ fn photos_in(out: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// OUT after a re-run must equal OUT after the same decisions applied to an empty OUT.
-fn assert_matches_a_fresh_run(t: &TestDir, args: &[&str]) {
+pub(crate) fn assert_matches_a_fresh_run(t: &TestDir, args: &[&str]) {
     let out = organize(t, args);
     assert!(out.status.code() == Some(0), "{}", stderr(&out));
     let synced = photos_in(&t.out());
