@@ -4,7 +4,7 @@
 //!
 //! | file | owns |
 //! | --- | --- |
-//! | [`plan`] | every destination, decided before anything is written (pure) |
+//! | [`plan`] | every destination, a photo's companions beside it, decided before anything is written (pure) |
 //! | [`sync`] | the ledger, and what a re-run removes or moves after corrections |
 //! | [`execute`] | the plan on disk: temporary file, sync, link into place |
 //! | [`lock`] | OUT's lock: one writer at a time |

@@ -4,8 +4,8 @@
 //!
 //! | stage | function | gives |
 //! | --- | --- | --- |
-//! | 1 scan | [`library::scan_library`] | [`library::Library`]: the photos (and `--known` ones) |
-//! | 2 hash | [`hash::hash`] | [`hash::Hashes`]: each photo's sha256 (cached by size and mtime) |
+//! | 1 scan | [`library::scan_library`] | [`library::Library`]: the photos (and `--known` ones), each with its companion files |
+//! | 2 hash | [`hash::hash`], [`hash::hash_companions`] | [`hash::Hashes`]: each photo's sha256 (cached by size and mtime); [`hash::CompanionHashes`] |
 //! | 2b early copies | [`crate::output::execute::EarlyCopies`] (new photos, while they are analysed) | copies waiting in OUT |
 //! | 3 analyse | [`analyse::analyse`] (cache hits, then [`workers`]: decode pool + inference) | [`analyse::Analyses`] |
 //! | 4 cluster | [`cluster::gather_faces`], [`cluster::cluster_faces`] | [`cluster::Faces`], labels |
