@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak test: organizes a library with 10% bad files, killing the run (SIGKILL) at random
+# Soak test: organizes a library with 10% bad files and companion files (sidecars, Apple
+# edits, Takeout JSON, Live Photo videos, an orphan), killing the run (SIGKILL) at random
 # moments and re-running, ROUNDS times (default 20); each round must end with exactly the files
 # an uninterrupted run produces (same paths, same bytes). Then the same ROUNDS times with
 # `--move` on a fresh copy of the library: besides OUT matching an uninterrupted `--move` run,
@@ -31,7 +32,16 @@ good=$(find "$lib" -type f | wc -l)
 : > "$lib/bad/empty.jpg"
 head -c 20000 "$data/face_recognition/obama.jpg" > "$lib/bad/truncated.jpg"
 echo "not a photo" > "$lib/bad/text.jpg"
-echo "library: $good good photos, 3 bad files"
+# Companions (issue #34), each with bytes of its own: they go (and under --move leave) with
+# their photo; the bad photo's and the orphan stay.
+echo "xmp of franck_01829" > "$lib/a/franck_01829.jpg.xmp"
+echo "xmp of franck_02045" > "$lib/a/franck_02045.xmp"
+echo "live photo of obama" > "$lib/b/obama.MOV"
+echo "edits of obama2" > "$lib/b/obama2.AAE"
+echo "takeout of Landscape_1" > "$lib/c/Landscape_1.jpg.supplemental-metadata.json"
+echo "edits of a truncated photo" > "$lib/bad/truncated.AAE"
+echo "xmp of a deleted photo" > "$lib/c/deleted.xmp"
+echo "library: $good good photos, 3 bad files, 7 companion files (one an orphan)"
 
 fresh_cache() { # a cache with the shared runtime and models but no results
   rm -rf "$1"; mkdir -p "$1"; ln -s "$shared/runtime" "$1/runtime"; ln -s "$shared/models" "$1/models"
@@ -73,7 +83,11 @@ originals="$(sources "$lib")"
 cp -a "$lib" "$work/ref-move-lib"; fresh_cache "$work/ref-move-cache"
 PHOTO_ORGANIZER_CACHE="$work/ref-move-cache" "$bin" -s "$work/ref-move-lib" -o "$work/ref-move" --move >/dev/null 2>&1 || true
 want_move="$(listing "$work/ref-move")"
-echo "reference --move: $(echo "$want_move" | wc -l) files, $(find "$work/ref-move-lib" -type f | wc -l) sources left"
+# What an uninterrupted --move leaves in the library: the bad photos, the bad photo's companion
+# and the orphan; nothing of a moved photo.
+remaining() { (cd "$1" && find . -type f | sort); }
+want_left="$(remaining "$work/ref-move-lib")"
+echo "reference --move: $(echo "$want_move" | wc -l) files, $(echo "$want_left" | wc -l) sources left"
 # Every original is still at its path with its bytes, or its bytes are in OUT as a regular file.
 all_accounted() { # LIB OUT
   local in_out missing=0
@@ -117,6 +131,9 @@ for round in $(seq 1 "$rounds"); do
   PHOTO_ORGANIZER_CACHE="$work/cache" "$bin" -s "$mlib" -o "$out" --move >/dev/null 2>&1 || true
   all_accounted "$mlib" "$out" || ok=0
   got="$(listing "$out")"
+  if [ "$(remaining "$mlib")" != "$want_left" ]; then
+    echo "  left in the library: $(remaining "$mlib" | tr '\n' ' ')"; ok=0
+  fi
   if [ "$ok" -eq 1 ] && [ "$got" == "$want_move" ]; then
     moved_passed=$((moved_passed + 1)); echo "move round $round: ok ($kills kills, sources left after them: ${left_after_kills:-?}, at the end: $(find "$mlib" -type f | wc -l))"
   else
