@@ -11,7 +11,7 @@
 //! JSON of a video) stays with its video: neither paired nor an orphan.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     path::Path,
 };
 
@@ -139,7 +139,7 @@ struct Folder {
     /// Lower-case stem -> photos with it.
     photo_stems: HashMap<String, Vec<usize>>,
     /// Lower-case stems of videos that are no photo's.
-    video_stems: HashMap<String, ()>,
+    video_stems: HashSet<String>,
     /// (counter, lower-case name) -> owners. Each photo and video is here by its name with no
     /// counter, and a name like `photo(1).jpg` also as (`(1)`, `photo.jpg`): Takeout names its
     /// JSON `photo.jpg(1).json`.
@@ -198,13 +198,13 @@ pub fn pair(photos: &[&Path], others: &[&Path]) -> Pairing {
     for (j, o) in others.iter().enumerate() {
         let Some(name) = name_of(o) else { continue };
         let (stem, ext) = split(name);
-        let ext = ext.to_ascii_lowercase();
-        if !VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+        let lower_ext = ext.to_ascii_lowercase();
+        if !VIDEO_EXTENSIONS.contains(&lower_ext.as_str()) {
             continue;
         }
         let folder = folders.entry(folder_of(o)).or_default();
         let live = LIVE_VIDEO_EXTENSIONS
-            .contains(&ext.as_str())
+            .contains(&lower_ext.as_str())
             .then(|| folder.photo_stems.get(&stem.to_lowercase()))
             .flatten()
             .map(|c| preferred(c));
@@ -215,11 +215,11 @@ pub fn pair(photos: &[&Path], others: &[&Path]) -> Pairing {
                     kind: Kind::LiveVideo,
                     form: NameForm::AfterStem(name[stem.len()..].to_string()),
                 });
-                let ext = split(name).1.to_string();
+                let ext = ext.to_string();
                 folder.add_name(name, Owner::LiveVideo { photo, ext });
             }
             None => {
-                folder.video_stems.insert(stem.to_lowercase(), ());
+                folder.video_stems.insert(stem.to_lowercase());
                 folder.add_name(name, Owner::Video);
             }
         }
@@ -303,7 +303,7 @@ fn xmp(folder: &Folder, name: &str, preferred: &dyn Fn(&[usize]) -> usize) -> Fo
     if let Some(photos) = folder.photo_stems.get(&lower) {
         return Found::Photo(preferred(photos), NameForm::AfterStem(suffix.to_string()));
     }
-    if folder.video_stems.contains_key(&lower) {
+    if folder.video_stems.contains(&lower) {
         return Found::Video;
     }
     Found::Orphan
@@ -323,8 +323,8 @@ fn aae(folder: &Folder, name: &str, preferred: &dyn Fn(&[usize]) -> usize) -> Fo
             NameForm::AppleOriginal(suffix.to_string()),
         );
     }
-    if folder.video_stems.contains_key(&lower)
-        || original.is_some_and(|o| folder.video_stems.contains_key(&o))
+    if folder.video_stems.contains(&lower)
+        || original.is_some_and(|o| folder.video_stems.contains(&o))
     {
         return Found::Video;
     }

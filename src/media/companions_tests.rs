@@ -133,6 +133,7 @@ fn takeout_json_whole_supplemental_and_cut_short_names() {
         "t/PXL_20210101_123456789.jpg".to_string(),
         "t/photo.jpg".to_string(),
         format!("t/{long}"),
+        "t/Beach.JPG".to_string(),
     ];
     let cut = &long[..46];
     let others = [
@@ -143,6 +144,7 @@ fn takeout_json_whole_supplemental_and_cut_short_names() {
         format!("t/{cut}.json"),
         "t/metadata.json".to_string(),
         "t/gone.jpg.supplemental-metadata.json".to_string(),
+        "t/beach.jpg.JSON".to_string(),
     ];
     let photos: Vec<&str> = photos.iter().map(String::as_str).collect();
     let others: Vec<&str> = others.iter().map(String::as_str).collect();
@@ -152,6 +154,7 @@ fn takeout_json_whole_supplemental_and_cut_short_names() {
         (others[2], photos[2]),
         (others[3], photos[3]),
         (others[4], photos[4]),
+        (others[7], photos[5]),
     ] {
         assert_eq!(
             owner(&photos, &others, json).as_deref(),
