@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs a fuzz target (see docs/FUZZING.md; TARGET: decode (default), raw_preview or
-# cache_blobs) for SECONDS (default 600), its corpus seeded with the real test photos. Needs the nightly toolchain and cargo-fuzz
+# Runs a fuzz target (see docs/FUZZING.md; TARGET: decode (default), raw_preview,
+# cache_blobs or xmp) for SECONDS (default 600), its corpus seeded with the real test photos. Needs the nightly toolchain and cargo-fuzz
 # (`cargo install cargo-fuzz`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

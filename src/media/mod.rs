@@ -13,6 +13,7 @@
 //! | [`heif`] | HEIC/HEIF through libheif, loaded at run time |
 //! | [`exif`] | orientation, date taken, camera |
 //! | [`budget`] | the memory budget decoded photos in flight share |
+//! | [`xmp`], [`xmp_tree`] | names and face regions other tools left in XMP (embedded or sidecar) |
 //!
 //! Depends on [`crate::util`] only (and [`crate::setup`] in tests, for libheif's files).
 
@@ -25,6 +26,8 @@ pub mod heif;
 pub mod jpeg_crop;
 pub mod jpeg_scaled;
 pub mod scan;
+pub mod xmp;
+pub mod xmp_tree;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640. Here, not in
 /// [`crate::faces`], because the JPEG decoder picks its scale by it ([`jpeg_scaled`]).

@@ -1,7 +1,7 @@
 //! Entry points for fuzzing what hostile input reaches: photo bytes (sniffing, EXIF, decoding
 //! under the size caps, the detector-sized copy and, with the `onnx` feature, the detector's
-//! letterboxed tensor), RAW files (the preview scanner), and face rows read back from the cache
-//! (blob decoding). The cargo-fuzz targets in `fuzz/` call these; a short stable harness in the
+//! letterboxed tensor), RAW files (the preview scanner), face rows read back from the cache
+//! (blob decoding), and XMP packets and sidecars (face regions and names). The cargo-fuzz targets in `fuzz/` call these; a short stable harness in the
 //! unit tests runs them over a few hundred random and mutated inputs, so a panic (or a fuzz
 //! target that no longer compiles against them) shows up in `scripts/test.sh`. Any panic here is
 //! a bug: bad input must become an error.
@@ -60,6 +60,29 @@ pub fn cache_blobs(data: &[u8]) {
     }
 }
 
+/// An XMP sidecar's bytes, or a photo file carrying XMP: the packet search, then the region
+/// reader under the first byte's EXIF orientation. Every region it keeps is a box inside the
+/// oriented photo.
+pub fn xmp(data: &[u8]) {
+    use crate::media::xmp::{find_embedded_xmp, read_people, PhotoGeometry};
+    let photo = PhotoGeometry {
+        stored_width: 4000,
+        stored_height: 3000,
+        orientation: u16::from(data.first().copied().unwrap_or(1) % 9),
+    };
+    let (w, h) = photo.oriented_size();
+    let packets = [Some(data), find_embedded_xmp(data)];
+    for packet in packets.into_iter().flatten() {
+        if let Ok(people) = read_people(packet, photo) {
+            for region in &people.regions {
+                let [l, t, r, b] = region.bbox;
+                assert!(0.0 <= l && l <= r && r <= w as f32, "{region:?}");
+                assert!(0.0 <= t && t <= b && b <= h as f32, "{region:?}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,11 +137,15 @@ mod tests {
             .into_iter()
             .chain((0..4 + 10 + 8).flat_map(|i| (i as f32 * 0.1).to_le_bytes()))
             .collect();
+        let sidecar = crate::media::xmp::tests::DIGIKAM_STYLE.as_bytes();
+        let in_jpeg = crate::media::xmp::tests::jpeg_with_xmp(sidecar);
         let mut rng = SplitMix64(13);
         for _ in 0..300 {
             decode(&mutate(&mut rng, &jpeg));
             raw_preview(&mutate(&mut rng, &raw));
             cache_blobs(&mutate(&mut rng, &floats));
+            xmp(&mutate(&mut rng, sidecar));
+            xmp(&mutate(&mut rng, &in_jpeg));
         }
         // The seeds themselves go all the way through.
         assert!(decode_bytes(&jpeg, &FUZZ_LIMITS).is_ok());
