@@ -13,6 +13,7 @@
 //! | [`heif`] | HEIC/HEIF through libheif, loaded at run time |
 //! | [`exif`] | orientation, date taken, camera |
 //! | [`budget`] | the memory budget decoded photos in flight share |
+//! | [`takeout`] | the names in a Google Takeout export's JSONs |
 //! | [`xmp`], [`xmp_tree`] | names and face regions other tools left in XMP (embedded or sidecar) |
 //!
 //! Depends on [`crate::util`] only (and [`crate::setup`] in tests, for libheif's files).
@@ -26,6 +27,7 @@ pub mod heif;
 pub mod jpeg_crop;
 pub mod jpeg_scaled;
 pub mod scan;
+pub mod takeout;
 pub mod xmp;
 pub mod xmp_tree;
 
