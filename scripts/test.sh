@@ -36,6 +36,16 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
     exit 1
   fi
 fi
+# The XMP sidecar tests check that exiftool reads what photo_organizer writes (Debian's
+# libimage-exiftool-perl).
+if ! command -v exiftool >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq libimage-exiftool-perl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl >/dev/null; }
+  else
+    echo "exiftool not found: install Debian's libimage-exiftool-perl (the XMP sidecar tests need it)" >&2
+    exit 1
+  fi
+fi
 cargo fmt --all --check
 # Dependencies run one way between src/ folders, and no file is over 700 lines (issue #33).
 python3 scripts/check-layout.py

@@ -97,8 +97,8 @@ pub struct XmpPeople {
     /// Face regions (MWG `Type=Face` or untyped). Microsoft regions only when there is no MWG
     /// region: digiKam writes both for the same faces, and readers prefer MWG.
     pub regions: Vec<FaceRegion>,
-    /// Names of people in the photo without a region: `PersonInImage`, and Microsoft names
-    /// without a rectangle. Trimmed, deduplicated, in order.
+    /// Names of people in the photo that no region above has: from `PersonInImage` and
+    /// Microsoft regions without a rectangle. Trimmed, deduplicated, in order.
     pub persons: Vec<String>,
     /// Regions left out, each with why ("MWG region 2 (Phoebe): area outside the image").
     pub skipped: Vec<String>,
@@ -226,7 +226,11 @@ pub fn read_people(xmp: &[u8], photo: PhotoGeometry) -> Result<XmpPeople, XmpErr
     for p in properties(&descriptions, IPTC_EXT, "PersonInImage") {
         people.persons.extend(array_texts(p));
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<String> = people
+        .regions
+        .iter()
+        .filter_map(|r| r.name.clone())
+        .collect();
     people.persons.retain(|n| seen.insert(n.clone()));
     Ok(people)
 }

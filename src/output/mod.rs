@@ -9,12 +9,14 @@
 //! | [`execute`] | the plan on disk: temporary file, sync, link into place |
 //! | [`lock`] | OUT's lock: one writer at a time |
 //! | [`report`] | the summary, `manifest.json`, `report.html` |
+//! | [`xmp_write`] | XMP sidecars with the faces and names, new or merged into one there |
 //!
-//! Depends on [`crate::people`] (ids and names), [`crate::setup`] (hashing) and
-//! [`crate::util`] (safe writes).
+//! Depends on [`crate::people`] (ids and names), [`crate::media`] (the XMP reader's types and
+//! orientation), [`crate::setup`] (hashing) and [`crate::util`] (safe writes).
 
 pub mod execute;
 pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod sync;
+pub mod xmp_write;

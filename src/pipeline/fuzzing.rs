@@ -61,10 +61,12 @@ pub fn cache_blobs(data: &[u8]) {
 }
 
 /// An XMP sidecar's bytes, or a photo file carrying XMP: the packet search, then the region
-/// reader under the first byte's EXIF orientation. Every region it keeps is a box inside the
-/// oriented photo.
+/// reader under the first byte's EXIF orientation; every region it keeps is a box inside the
+/// oriented photo. Then the sidecar writer's merge: when it takes the bytes, what it gives back
+/// reads as exactly the faces it was given.
 pub fn xmp(data: &[u8]) {
     use crate::media::xmp::{find_embedded_xmp, read_people, PhotoGeometry};
+    use crate::output::xmp_write::{merge_sidecar, SidecarFace};
     let photo = PhotoGeometry {
         stored_width: 4000,
         stored_height: 3000,
@@ -79,6 +81,22 @@ pub fn xmp(data: &[u8]) {
                 assert!(0.0 <= l && l <= r && r <= w as f32, "{region:?}");
                 assert!(0.0 <= t && t <= b && b <= h as f32, "{region:?}");
             }
+        }
+    }
+    let faces = [
+        SidecarFace {
+            bbox: [10.0, 20.0, 300.0, 400.0],
+            name: Some("Phoebe"),
+        },
+        SidecarFace {
+            bbox: [1000.0, 1000.0, 1200.0, 1300.0],
+            name: None,
+        },
+    ];
+    if let Ok(merged) = merge_sidecar(data, photo, &faces) {
+        if let Ok(people) = read_people(&merged, photo) {
+            let names: Vec<_> = people.regions.iter().map(|r| r.name.as_deref()).collect();
+            assert_eq!(names, [Some("Phoebe"), None]);
         }
     }
 }
@@ -126,6 +144,22 @@ mod tests {
         v
     }
 
+    /// `text` with a few XML-ish tokens put in at random places: most results stay well-formed
+    /// enough to reach the region readers and the merge, unlike random bytes.
+    fn splice_tokens(rng: &mut SplitMix64, text: &[u8]) -> Vec<u8> {
+        const TOKENS: [&str; 12] = [
+            "NaN", "-1", "1e309", "0.99", "", "&amp;", "&x;", "<a>", "</a>", "<a/>", "\"", "rdf:li",
+        ];
+        let mut v = text.to_vec();
+        for _ in 0..1 + rng.next_u64() % 3 {
+            let at = (rng.next_u64() as usize) % (v.len() + 1);
+            let token = TOKENS[(rng.next_u64() as usize) % TOKENS.len()];
+            let end = (at + (rng.next_u64() % 4) as usize).min(v.len());
+            v.splice(at..end, token.bytes());
+        }
+        v
+    }
+
     #[test]
     fn fuzz_entry_points_survive_random_and_mutated_inputs() {
         let jpeg = seed_jpeg();
@@ -146,6 +180,7 @@ mod tests {
             cache_blobs(&mutate(&mut rng, &floats));
             xmp(&mutate(&mut rng, sidecar));
             xmp(&mutate(&mut rng, &in_jpeg));
+            xmp(&splice_tokens(&mut rng, sidecar));
         }
         // The seeds themselves go all the way through.
         assert!(decode_bytes(&jpeg, &FUZZ_LIMITS).is_ok());
