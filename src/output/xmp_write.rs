@@ -23,6 +23,7 @@
 
 use std::fmt::Write as _;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use quick_xml::escape::{escape, resolve_predefined_entity};
 use quick_xml::events::Event;
@@ -30,7 +31,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
 use crate::media::xmp::{
-    unorient_box, PhotoGeometry, XmpError, IPTC_EXT, LR, MAX_SIDECAR_BYTES, MWG_RS, ST_AREA, ST_DIM,
+    read_sidecar, unorient_box, PhotoGeometry, XmpError, IPTC_EXT, LR, MAX_SIDECAR_BYTES, MWG_RS,
+    ST_AREA, ST_DIM,
 };
 use crate::media::xmp_tree::{MAX_DEPTH, RDF};
 
@@ -449,6 +451,61 @@ fn description(photo: PhotoGeometry, faces: &[SidecarFace<'_>], kept: &[String])
     }
     s.push_str(" </rdf:Description>");
     s
+}
+
+/// What [`write_beside`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SidecarOutcome {
+    Written,
+    Merged,
+    /// The sidecar there already says exactly this.
+    Unchanged,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    #[error("the XMP sidecar there cannot be merged into, so it was left as it was")]
+    Existing(#[source] XmpError),
+    #[error("cannot write the XMP sidecar")]
+    Io(#[from] std::io::Error),
+}
+
+/// `IMG_1.jpg` -> `IMG_1.jpg.xmp` (the name digiKam, darktable and Immich look for first).
+pub fn sidecar_path(placed: &Path) -> PathBuf {
+    let mut name = placed.as_os_str().to_owned();
+    name.push(".xmp");
+    PathBuf::from(name)
+}
+
+/// Writes the sidecar of the photo placed at `placed` (a path in OUT), merged into the one
+/// already there. The file is replaced atomically, so a link there (a companion sidecar that
+/// `--symlink` or `--hardlink` placed) is replaced by a new file, never written through: the
+/// library is never written.
+pub fn write_beside(
+    placed: &Path,
+    photo: PhotoGeometry,
+    faces: &[SidecarFace<'_>],
+) -> Result<SidecarOutcome, SidecarError> {
+    let path = sidecar_path(placed);
+    let existing = match read_sidecar(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(XmpError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(SidecarError::Existing(e)),
+    };
+    let bytes = match &existing {
+        Some(old) => merge_sidecar(old, photo, faces).map_err(SidecarError::Existing)?,
+        None => new_sidecar(photo, faces),
+    };
+    let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_file());
+    if existing.as_deref() == Some(&bytes[..]) && !is_link {
+        return Ok(SidecarOutcome::Unchanged);
+    }
+    crate::util::safe_fs::write_atomic(&path, &bytes)?;
+    Ok(if existing.is_some() {
+        SidecarOutcome::Merged
+    } else {
+        SidecarOutcome::Written
+    })
 }
 
 #[cfg(test)]

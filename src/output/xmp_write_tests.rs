@@ -252,3 +252,67 @@ fn exiftool_reads_the_names_and_regions_back() {
 fn orient_centre(x: f64, y: f64, orientation: u16) -> [f64; 4] {
     crate::media::xmp::orient_box([x, y, x, y], orientation)
 }
+
+/// A sidecar beside a placed photo: written, then merged, then left alone when it already says
+/// the same; a link there (a companion `--symlink` or `--hardlink` placed) is replaced by a new
+/// file and the library's sidecar is never written; one that cannot be merged is left as it was.
+#[test]
+fn a_sidecar_beside_a_placed_photo_never_writes_through_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let (library, out) = (dir.path().join("library"), dir.path().join("out"));
+    std::fs::create_dir_all(&library).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let faces = faces(1);
+    let placed = out.join("IMG_1.jpg");
+    assert_eq!(sidecar_path(&placed), out.join("IMG_1.jpg.xmp"));
+    assert_eq!(
+        write_beside(&placed, photo(1), &faces).unwrap(),
+        SidecarOutcome::Written
+    );
+    assert_eq!(
+        write_beside(&placed, photo(1), &faces).unwrap(),
+        SidecarOutcome::Unchanged
+    );
+    assert_eq!(
+        write_beside(&placed, photo(1), &faces[..1]).unwrap(),
+        SidecarOutcome::Merged
+    );
+    assert_same_faces(
+        &std::fs::read(sidecar_path(&placed)).unwrap(),
+        1,
+        &faces[..1],
+    );
+
+    let theirs = library.join("IMG_2.jpg.xmp");
+    std::fs::write(&theirs, DIGIKAM_STYLE).unwrap();
+    let by_symlink = out.join("IMG_2.jpg");
+    std::os::unix::fs::symlink(&theirs, sidecar_path(&by_symlink)).unwrap();
+    let by_hardlink = out.join("IMG_3.jpg");
+    std::fs::hard_link(&theirs, sidecar_path(&by_hardlink)).unwrap();
+    for placed in [&by_symlink, &by_hardlink] {
+        assert_eq!(
+            write_beside(placed, photo(1), &faces).unwrap(),
+            SidecarOutcome::Merged
+        );
+        let path = sidecar_path(placed);
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_file());
+        let merged = std::fs::read(&path).unwrap();
+        assert!(String::from_utf8_lossy(&merged).contains("<digiKam:TagsList>"));
+        assert_same_faces(&merged, 1, &faces);
+    }
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), DIGIKAM_STYLE);
+
+    let broken = out.join("IMG_4.jpg");
+    std::fs::write(sidecar_path(&broken), "<x:xmpmeta><rdf:RDF").unwrap();
+    assert!(matches!(
+        write_beside(&broken, photo(1), &faces),
+        Err(SidecarError::Existing(_))
+    ));
+    assert_eq!(
+        std::fs::read_to_string(sidecar_path(&broken)).unwrap(),
+        "<x:xmpmeta><rdf:RDF"
+    );
+}

@@ -12,6 +12,7 @@
 //! | 5 identify | [`identify::identify_people`] | [`identify::People`]: stable ids, names, folders |
 //! | 6 plan | [`place::place`] | [`place::Placement`]: every copy, pure ([`crate::output::plan`]) |
 //! | 7 execute | [`crate::output::execute::execute`] | `ExecReport`: what reached the disk |
+//! | 7b sidecars | [`sidecars::write_sidecars`] (not called yet: needs `--no-xmp`, issue #35) | `<placed>.xmp` beside each placed photo |
 //! | 8 report | [`record`] | summary, `manifest.json`, `report.html` |
 
 pub mod library;
@@ -28,8 +29,9 @@ pub mod identify;
 pub mod place;
 
 pub mod record;
+pub mod sidecars;
 
 /// Which face backend runs (from the configuration), for the analyse stage and `bench`.
 pub mod backend;
-/// Entry points for the fuzz targets in `fuzz/`: decoding, RAW previews, cache rows.
+/// Entry points for the fuzz targets in `fuzz/`: decoding, RAW previews, cache rows, XMP.
 pub mod fuzzing;
