@@ -16,8 +16,8 @@
 //! A merge keeps every other byte of the existing sidecar as it was (other tags, their
 //! attributes, comments, the packet wrapper): only the `mwg-rs:Regions`,
 //! `Iptc4xmpExt:PersonInImage` and `lr:hierarchicalSubject` directly under a top-level
-//! `rdf:Description` are taken out (a description left empty by that goes too), and ours is
-//! added before `</rdf:RDF>`. `hierarchicalSubject` entries outside `People|` (a user's
+//! `rdf:Description` are taken out (with any description that says nothing), and ours, if
+//! any, is added before `</rdf:RDF>`. `hierarchicalSubject` entries outside `People|` (a user's
 //! `Places|Paris`) are carried over. Merging our own output again gives the same bytes. Other
 //! tools' regions in `MP:RegionInfo` are left as they are.
 
@@ -108,7 +108,7 @@ fn copy_until(
     ours: &str,
 ) {
     match *insert {
-        Insert::Before(pos) if (*at..to).contains(&pos) => {
+        Insert::Before(pos) if !ours.is_empty() && (*at..to).contains(&pos) => {
             out.extend_from_slice(&existing[*at..pos]);
             out.extend_from_slice(b"\n ");
             out.extend_from_slice(ours.as_bytes());
@@ -118,7 +118,7 @@ fn copy_until(
             slash,
             end,
             ref close,
-        } if (*at..to).contains(&slash) => {
+        } if !ours.is_empty() && (*at..to).contains(&slash) => {
             out.extend_from_slice(&existing[*at..slash]);
             out.extend_from_slice(b">\n ");
             out.extend_from_slice(ours.as_bytes());
@@ -156,7 +156,6 @@ struct Frame {
     cut_from: usize,
     top_description: bool,
     keeps_something: bool,
-    lost_something: bool,
 }
 
 fn is_ours(ns: &str, local: &str) -> bool {
@@ -246,9 +245,6 @@ fn scan(existing: &[u8]) -> Result<Scan, XmpError> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let local = e.local_name().into_inner().to_owned();
                 if parent_is_description && is_ours(&ns, &local) {
-                    if let Some(parent) = stack.last_mut() {
-                        parent.lost_something = true;
-                    }
                     if matches!(event, Event::Start(_)) {
                         let subjects = ns == LR;
                         skipping = Some((1, ws_start, subjects, None));
@@ -292,7 +288,6 @@ fn scan(existing: &[u8]) -> Result<Scan, XmpError> {
                         cut_from: ws_start,
                         top_description,
                         keeps_something: top_description && has_property_attrs,
-                        lost_something: false,
                     });
                 }
             }
@@ -300,7 +295,9 @@ fn scan(existing: &[u8]) -> Result<Scan, XmpError> {
                 let Some(frame) = stack.pop() else {
                     return Err(XmpError::Truncated);
                 };
-                if frame.top_description && frame.lost_something && !frame.keeps_something {
+                // A description with nothing in it says nothing: ours from an earlier run, or
+                // one another tool left empty, goes (else re-runs would pile them up).
+                if frame.top_description && !frame.keeps_something {
                     cuts.push(frame.cut_from..end);
                 }
                 if frame.ns == RDF && frame.local == "RDF" && insert.is_none() {
@@ -441,6 +438,7 @@ fn description(photo: PhotoGeometry, faces: &[SidecarFace<'_>], kept: &[String])
             subjects.push(entry);
         }
     }
+    let says_something = !regions.is_empty() || !subjects.is_empty();
     if !subjects.is_empty() {
         let _ = write!(
             s,
@@ -448,6 +446,9 @@ fn description(photo: PhotoGeometry, faces: &[SidecarFace<'_>], kept: &[String])
              </lr:hierarchicalSubject>\n",
             bag(subjects)
         );
+    }
+    if !says_something {
+        return String::new(); // nothing to say: no description at all
     }
     s.push_str(" </rdf:Description>");
     s

@@ -316,3 +316,22 @@ fn a_sidecar_beside_a_placed_photo_never_writes_through_a_link() {
         "<x:xmpmeta><rdf:RDF"
     );
 }
+
+#[test]
+fn a_photo_without_faces_gets_no_description_and_reruns_add_none() {
+    let xmp = new_sidecar(photo(1), &[]);
+    assert_eq!(xmp, EMPTY_PACKET.as_bytes());
+    assert_eq!(merge_sidecar(&xmp, photo(1), &[]).unwrap(), xmp);
+    // Faces, then none: back to the empty packet.
+    let with = new_sidecar(photo(1), &faces(1));
+    assert_eq!(merge_sidecar(&with, photo(1), &[]).unwrap(), xmp);
+    // Another tool's empty description goes too; one with a property stays.
+    let theirs = EMPTY_PACKET.replace(
+        " </rdf:RDF>",
+        "  <rdf:Description rdf:about=\"\" xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\">\n  </rdf:Description>\n  <rdf:Description rdf:about=\"\" xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\" xmp:Rating=\"5\"/>\n </rdf:RDF>",
+    );
+    let merged =
+        String::from_utf8(merge_sidecar(theirs.as_bytes(), photo(1), &[]).unwrap()).unwrap();
+    assert_eq!(merged.matches("<rdf:Description").count(), 1, "{merged}");
+    assert!(merged.contains("xmp:Rating=\"5\"/>"));
+}
