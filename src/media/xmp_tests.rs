@@ -468,3 +468,57 @@ fn xmp_is_found_in_a_jpeg_and_in_other_files() {
     assert_eq!(find_embedded_xmp(&heic), Some(MICROSOFT_STYLE.as_bytes()));
     assert_eq!(find_embedded_xmp(b"<x:xmpmeta unterminated"), None);
 }
+
+/// exiftool (which digiKam, Immich and PhotoPrism lean on) writes MWG and Microsoft regions
+/// into a JPEG turned by its EXIF orientation, as a camera or a tagging tool leaves it: they
+/// are found in the file and come out in the oriented photo's pixels.
+#[test]
+fn regions_exiftool_writes_into_a_rotated_jpeg_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("IMG_6.jpg");
+    let img = image::RgbImage::from_pixel(40, 30, image::Rgb([90, 120, 150]));
+    img.save(&path).unwrap();
+    let status = std::process::Command::new("exiftool")
+        .args([
+            "-q",
+            "-overwrite_original",
+            "-n",
+            "-Orientation=6",
+            "-RegionInfo={AppliedToDimensions={W=40,H=30,Unit=pixel},RegionList=[\
+             {Area={X=0.25,Y=0.4,W=0.05,H=0.1,Unit=normalized},Name=Phoebe,Type=Face},\
+             {Area={X=0.75,Y=0.5,W=0.1,H=0.2,Unit=normalized},Type=Face}]}",
+            "-RegionInfoMP={Regions=[{PersonDisplayName=Ken,Rectangle=0.1|, 0.2|, 0.3|, 0.4}]}",
+        ])
+        .arg(&path)
+        .status()
+        .expect("exiftool is needed (Debian: libimage-exiftool-perl; scripts/test.sh installs it)");
+    assert!(status.success());
+    let bytes = std::fs::read(&path).unwrap();
+    let orientation = crate::media::exif::ExifInfo::read(&bytes).orientation;
+    assert_eq!(orientation, 6);
+    let photo = PhotoGeometry {
+        stored_width: 40,
+        stored_height: 30,
+        orientation,
+    };
+    let p = read_people(find_embedded_xmp(&bytes).expect("XMP in the JPEG"), photo).unwrap();
+    assert_eq!(p.regions.len(), 2, "MWG only: {p:?}");
+    assert_eq!(p.regions[0].name.as_deref(), Some("Phoebe"));
+    // Stored x 0.225..0.275, y 0.35..0.45 -> shown (30 x 40) x 1-0.45..1-0.35, y 0.225..0.275.
+    assert!(close(p.regions[0].bbox, [16.5, 9.0, 19.5, 11.0]), "{p:?}");
+    assert_eq!(p.persons, Vec::<String>::new());
+    // Without the MWG regions, the Microsoft one is read (top-left box).
+    let status = std::process::Command::new("exiftool")
+        .args(["-q", "-overwrite_original", "-RegionInfo="])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&path).unwrap();
+    let p = read_people(find_embedded_xmp(&bytes).unwrap(), photo).unwrap();
+    assert_eq!(p.regions.len(), 1, "{p:?}");
+    assert_eq!(p.regions[0].name.as_deref(), Some("Ken"));
+    assert_eq!(p.regions[0].format, RegionFormat::Microsoft);
+    // Stored x 0.1..0.4, y 0.2..0.6 -> shown x 0.4..0.8 of 30, y 0.1..0.4 of 40.
+    assert!(close(p.regions[0].bbox, [12.0, 4.0, 24.0, 16.0]), "{p:?}");
+}
