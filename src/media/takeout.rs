@@ -1,21 +1,19 @@
 //! The names Google Photos knew, from a Google Takeout export: beside each photo a JSON file
 //! (`IMG_1.jpg.json`, since 2024 `IMG_1.jpg.supplemental-metadata.json`, names cut to 51
 //! characters) whose `people` lists who is in the photo: `[{"name": "Phoebe"}, ...]`. Takes
-//! the photo's path or the JSON's bytes; hands on the names (photo-level: Takeout gives no
+//! the JSON's path (as [`crate::media::companions`] paired it with the photo) or its bytes; hands on the names (photo-level: Takeout gives no
 //! boxes), for the naming stage to give to the photo's one unnamed person or to offer for review.
 //!
 //! A JSON over [`MAX_JSON_BYTES`] is refused unread, a malformed one (not JSON, `people` not a
 //! list of objects, nesting past serde_json's 128 levels) is a [`TakeoutError`] for that photo.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
 /// Takeout's JSONs are 1-3 KB; anything near this is not one.
 pub const MAX_JSON_BYTES: u64 = 1 << 20;
-/// Takeout cuts a JSON's file name (with `.json`) to this many characters.
-const TAKEOUT_NAME_MAX: usize = 51;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TakeoutError {
@@ -75,48 +73,6 @@ pub fn read_people(path: &Path) -> Result<Vec<String>, TakeoutError> {
         });
     }
     parse_people(&bytes)
-}
-
-/// Where Takeout puts a photo's JSON, in the order to try: `IMG_1.jpg.supplemental-metadata.json`
-/// (and that name cut to 51 characters), `IMG_1.jpg.json`; a copy `IMG_1(2).jpg` has its number
-/// after the JSON's stem: `IMG_1.jpg.supplemental-metadata(2).json`, `IMG_1.jpg(2).json`.
-pub fn json_candidates(photo: &Path) -> Vec<PathBuf> {
-    let Some(name) = photo.file_name().and_then(|n| n.to_str()) else {
-        return Vec::new();
-    };
-    let dir = photo.parent().unwrap_or(Path::new(""));
-    // "IMG_1(2).jpg" -> ("IMG_1.jpg", "(2)")
-    let (base, copy) = match split_copy_number(name) {
-        Some((base, copy)) => (base, copy),
-        None => (name.to_string(), String::new()),
-    };
-    let mut out = Vec::new();
-    for stem in [format!("{base}.supplemental-metadata"), base.clone()] {
-        let full = format!("{stem}{copy}.json");
-        let room = TAKEOUT_NAME_MAX.saturating_sub(copy.len() + ".json".len());
-        let cut: String = stem.chars().take(room).collect();
-        let cut = format!("{cut}{copy}.json");
-        out.push(dir.join(&full));
-        if cut != full {
-            out.push(dir.join(cut));
-        }
-    }
-    out.dedup();
-    out
-}
-
-/// `IMG_1(2).jpg` -> `("IMG_1.jpg", "(2)")`; `None` without a copy number before the extension.
-fn split_copy_number(name: &str) -> Option<(String, String)> {
-    let (stem, ext) = match name.rfind('.') {
-        Some(dot) => (&name[..dot], &name[dot..]),
-        None => (name, ""),
-    };
-    let open = stem.rfind('(')?;
-    let number = stem[open..].strip_prefix('(')?.strip_suffix(')')?;
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((format!("{}{ext}", &stem[..open]), format!("({number})")))
 }
 
 #[cfg(test)]
@@ -189,40 +145,5 @@ mod tests {
             read_people(&dir.path().join("none.json")),
             Err(TakeoutError::Io(_))
         ));
-    }
-
-    #[test]
-    fn json_names_takeout_uses() {
-        let names = |p: &str| -> Vec<String> {
-            json_candidates(Path::new(p))
-                .iter()
-                .map(|p| p.to_str().unwrap().to_string())
-                .collect()
-        };
-        assert_eq!(
-            names("/t/IMG_1.jpg"),
-            [
-                "/t/IMG_1.jpg.supplemental-metadata.json",
-                "/t/IMG_1.jpg.json"
-            ]
-        );
-        assert_eq!(
-            names("/t/IMG_1(2).jpg"),
-            [
-                "/t/IMG_1.jpg.supplemental-metadata(2).json",
-                "/t/IMG_1.jpg(2).json"
-            ]
-        );
-        // 51 characters with ".json": Takeout's cut.
-        let long = names("/t/PXL_20230815_123456789.PORTRAIT.ORIGINAL.jpg");
-        assert_eq!(
-            long[1],
-            "/t/PXL_20230815_123456789.PORTRAIT.ORIGINAL.jpg.s.json"
-        );
-        assert_eq!(long[1].len() - "/t/".len(), 51);
-        assert_eq!(
-            long[2],
-            "/t/PXL_20230815_123456789.PORTRAIT.ORIGINAL.jpg.json"
-        );
     }
 }

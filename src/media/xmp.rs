@@ -1,8 +1,8 @@
 //! Names other photo tools left in a photo's XMP: face regions (MWG `mwg-rs:Regions`, written by
 //! digiKam, Picasa, Lightroom, exiftool; Microsoft `MP:RegionInfo`, written by Windows Photo
 //! Gallery and digiKam) and photo-level names (`Iptc4xmpExt:PersonInImage`, a Microsoft region
-//! without a rectangle). Takes the XMP packet (from a JPEG's APP1 segment, another file's bytes
-//! or a sidecar, each found here) and the photo's stored size and EXIF orientation; hands on
+//! without a rectangle). Takes the XMP packet (from a JPEG's APP1 segment or another file's
+//! bytes, found here, or a sidecar [`crate::media::companions`] paired with the photo) and the photo's stored size and EXIF orientation; hands on
 //! [`XmpPeople`]: regions as boxes in the pixels of the ORIENTED photo (the space of the
 //! detector's boxes), so matching them to detected faces is a box overlap.
 //!
@@ -18,7 +18,7 @@
 //! listed in [`XmpPeople::skipped`]; the photo's other regions still count.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use super::xmp_tree::XmpError;
 use super::xmp_tree::{self, Element, RDF};
@@ -158,24 +158,6 @@ pub fn read_sidecar(path: &Path) -> Result<Vec<u8>, XmpError> {
         });
     }
     Ok(bytes)
-}
-
-/// Where tools put a photo's sidecar, in the order to try: `IMG_1.jpg.xmp` (digiKam,
-/// darktable, Immich, photo_organizer) then `IMG_1.xmp` (Lightroom, exiftool), each also in
-/// upper case.
-pub fn sidecar_candidates(photo: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for ext in ["xmp", "XMP"] {
-        let mut name = photo.as_os_str().to_owned();
-        name.push(".");
-        name.push(ext);
-        out.push(PathBuf::from(name));
-    }
-    if photo.extension().is_some() {
-        out.push(photo.with_extension("xmp"));
-        out.push(photo.with_extension("XMP"));
-    }
-    out
 }
 
 /// The regions and names in one XMP packet, boxes in the oriented photo's pixels.

@@ -416,21 +416,6 @@ fn a_huge_sidecar_is_refused_unread() {
     ));
 }
 
-#[test]
-fn sidecar_names_tools_use() {
-    let c = sidecar_candidates(Path::new("/lib/IMG_1.jpg"));
-    let c: Vec<_> = c.iter().map(|p| p.to_str().unwrap()).collect();
-    assert_eq!(
-        c,
-        [
-            "/lib/IMG_1.jpg.xmp",
-            "/lib/IMG_1.jpg.XMP",
-            "/lib/IMG_1.xmp",
-            "/lib/IMG_1.XMP"
-        ]
-    );
-}
-
 /// A JPEG with an EXIF APP1 before the XMP APP1, as cameras and exiftool lay them out.
 pub fn jpeg_with_xmp(xmp: &[u8]) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(16, 8, image::Rgb([200, 100, 50]));

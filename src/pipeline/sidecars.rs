@@ -4,9 +4,11 @@
 //! execution's outcomes; hands on counts and one [`PhotoError`] per sidecar that could not be
 //! written (the photo stays placed).
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
+use crate::media::companions::Kind;
 use crate::media::xmp::PhotoGeometry;
 use crate::output::execute::{ExecReport, OpOutcome};
 use crate::output::report::{PhotoError, Stage};
@@ -19,6 +21,11 @@ pub struct SidecarReport {
     pub written: usize,
     pub merged: usize,
     pub unchanged: usize,
+    /// Placements whose sidecar is a companion that travelled with the photo (issue #34): not
+    /// merged yet, because the ledger records the companion's bytes as placed, and a merge would
+    /// make the next run take it for a user's edit. Merging needs the ledger to record the
+    /// merged bytes ([`crate::output::sync::record`]).
+    pub companion_left: usize,
     pub errors: Vec<PhotoError>,
 }
 
@@ -28,10 +35,25 @@ const EXIF_PREFIX: u64 = 256 << 10;
 /// Writes or merges `<placed file>.xmp` for every op the execution placed.
 pub fn write_sidecars(run: &RunView, exec: &ExecReport) -> SidecarReport {
     let mut report = SidecarReport::default();
-    for (k, op) in run.placement.plan.ops.iter().enumerate() {
+    let ops = &run.placement.plan.ops;
+    // Where an XMP companion of a photo was placed: beside that placement of the photo.
+    let companion_xmp: HashSet<(usize, &Path)> = ops
+        .iter()
+        .filter(|op| op.kind == Some(Kind::Xmp))
+        .filter_map(|op| Some((op.photo, op.dst.parent()?)))
+        .collect();
+    for (k, op) in ops.iter().enumerate() {
         match exec.outcomes.get(k).and_then(Option::as_ref) {
-            Some(OpOutcome::Copied | OpOutcome::AlreadyPresent) => {}
+            Some(OpOutcome::Copied | OpOutcome::AlreadyPresent) if op.companion.is_none() => {}
             _ => continue,
+        }
+        if op
+            .dst
+            .parent()
+            .is_some_and(|folder| companion_xmp.contains(&(op.photo, folder)))
+        {
+            report.companion_left += 1;
+            continue;
         }
         let item = run.placement.items[op.photo];
         let Some(analysis) = run.analyses.of_item.get(&item) else {
