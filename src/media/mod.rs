@@ -15,6 +15,7 @@
 //! | [`budget`] | the memory budget decoded photos in flight share |
 //! | [`takeout`] | the names in a Google Takeout export's JSONs |
 //! | [`xmp`], [`xmp_tree`] | names and face regions other tools left in XMP (embedded or sidecar) |
+//! | [`video`] | videos through FFmpeg (a separate program): find it, probe, sample frames |
 //!
 //! Depends on [`crate::util`] only (and [`crate::setup`] in tests, for libheif's files).
 
@@ -30,6 +31,7 @@ pub mod scan;
 pub mod takeout;
 pub mod xmp;
 pub mod xmp_tree;
+pub mod video;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640. Here, not in
 /// [`crate::faces`], because the JPEG decoder picks its scale by it ([`jpeg_scaled`]).
