@@ -8,6 +8,7 @@
 //! | [`analyse`] | per photo: prepare (decode, shrink) in the pool, then detect, map back, embed |
 //! | [`align`] | five-landmark similarity transform to the embedder's 112x112 template |
 //! | [`animals`] | the pet check: a second detector's opinion on doubtful faces |
+//! | [`video`] | per video: sampled frames through the photo path, one best face per person |
 //!
 //! Depends on [`crate::media`], [`crate::cache`], [`crate::setup`] (model files) and
 //! [`crate::util`].
@@ -15,3 +16,4 @@
 pub mod align;
 pub mod analyse;
 pub mod animals;
+pub mod video;
