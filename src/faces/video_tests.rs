@@ -1,5 +1,7 @@
 use super::*;
-use crate::people::cluster::DEFAULT_MERGE_DISTANCE;
+/// The clustering's merge distance (people::cluster::DEFAULT_MERGE_DISTANCE, above this
+/// folder; the integration tests use the real one).
+const DEFAULT_MERGE_DISTANCE: f32 = 0.95;
 
 /// A face `width` px wide at `x`, turned by `turn` (nose offset in eye distances), embedding
 /// `dir` (normalised).

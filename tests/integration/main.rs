@@ -27,3 +27,4 @@ mod strangers;
 mod sync;
 mod tract;
 mod util;
+mod video;
