@@ -29,11 +29,13 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             json,
             runtime_candidates,
             ld_library_path,
+            path_var,
         } => commands::doctor::run(
             config,
             *json,
             runtime_candidates,
             ld_library_path.as_deref(),
+            path_var.as_deref(),
         ),
         Mode::Eval {
             organize,

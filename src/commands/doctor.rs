@@ -21,6 +21,7 @@ pub fn run(
     json: bool,
     candidates: &[(PathBuf, String)],
     ld_library_path: Option<&str>,
+    path_var: Option<&std::ffi::OsStr>,
 ) -> anyhow::Result<ExitCode> {
     use crate::setup::doctor::{check_libraries, gpus, library_dirs, Check};
     let mut checks: Vec<Check> = Vec::new();
@@ -70,6 +71,7 @@ pub fn run(
     checks.extend(libtorch_checks(&config.cache_dir));
     let manifest = Manifest::builtin();
     checks.push(heif_check(&config.cache_dir, &manifest));
+    checks.push(ffmpeg_check(&config.cache_dir, path_var));
     let default_models = [Role::Detector, Role::Embedder].map(|r| &manifest.default_for(r).id);
     let mut missing_models = Vec::new();
     for a in &manifest.artifact {
@@ -141,6 +143,36 @@ fn heif_check(cache_dir: &Path, manifest: &Manifest) -> crate::setup::doctor::Ch
             ok: false,
             detail: format!("{e}; HEIC/HEIF photos are reported as errors, the rest is organised"),
             fix: Some("`photo_organizer setup`".into()),
+        },
+    }
+}
+
+/// FFmpeg for videos: where `ffmpeg` and `ffprobe` are and which version. Not part of the
+/// verdict: without it each video is listed with the fix, the photos are organised.
+fn ffmpeg_check(
+    cache_dir: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+) -> crate::setup::doctor::Check {
+    use crate::media::video::{Ffmpeg, VideoError, FFMPEG_FIX};
+    let what = "ffmpeg (videos)".to_string();
+    let found = Ffmpeg::locate(path_var, cache_dir);
+    match found.and_then(|f| Ok((f.version()?, f))) {
+        Ok((version, f)) => crate::setup::doctor::Check {
+            what,
+            ok: true,
+            detail: format!("{version} ({}, {})", f.ffmpeg.display(), f.ffprobe.display()),
+            fix: None,
+        },
+        Err(e) => crate::setup::doctor::Check {
+            what,
+            ok: false,
+            detail: match e {
+                VideoError::ToolMissing { tool, cache } => format!(
+                    "`{tool}` not found on PATH or in {cache}; videos are listed as not analysed, the photos are organised"
+                ),
+                other => format!("{other}"),
+            },
+            fix: Some(FFMPEG_FIX.into()),
         },
     }
 }

@@ -55,6 +55,8 @@ pub enum Mode {
         json: bool,
         runtime_candidates: Vec<(PathBuf, String)>,
         ld_library_path: Option<String>,
+        /// `PATH`, where `ffmpeg` and `ffprobe` are looked for (videos).
+        path_var: Option<std::ffi::OsString>,
     },
     /// `--version`; with `-v` also the runtime library found among the candidates.
     Version {
@@ -267,6 +269,7 @@ impl TryFrom<Cli> for Config {
                     m.gpu_runtime().path_in(&cache_dir).is_file()
                 }),
                 ld_library_path: std::env::var("LD_LIBRARY_PATH").ok(),
+                path_var: std::env::var_os("PATH"),
             },
             Some(Command::Bench(args)) => {
                 let organize = match args.source {
