@@ -10,7 +10,7 @@
     in {
       devShells = forAll (pkgs: {
         default = pkgs.mkShell {
-          packages = [ pkgs.cargo pkgs.rustc pkgs.clippy pkgs.rustfmt pkgs.python3 pkgs.python3Packages.pip pkgs.nodejs pkgs.onnxruntime pkgs.cmake pkgs.nasm pkgs.exiftool ];
+          packages = [ pkgs.cargo pkgs.rustc pkgs.clippy pkgs.rustfmt pkgs.python3 pkgs.python3Packages.pip pkgs.nodejs pkgs.onnxruntime pkgs.cmake pkgs.nasm pkgs.exiftool pkgs.ffmpeg ];
           # Use nixpkgs' ONNX Runtime instead of the one `photo_organizer setup` fetches.
           ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime${pkgs.stdenv.hostPlatform.extensions.sharedLibrary}";
         };

@@ -46,6 +46,16 @@ if ! command -v exiftool >/dev/null; then
     exit 1
   fi
 fi
+# The video tests make their videos with ffmpeg and read them through ffmpeg and ffprobe
+# (src/media/video.rs).
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq ffmpeg >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null; }
+  else
+    echo "ffmpeg not found: install Debian's ffmpeg (the video tests need ffmpeg and ffprobe)" >&2
+    exit 1
+  fi
+fi
 cargo fmt --all --check
 # Dependencies run one way between src/ folders, and no file is over 700 lines (issue #33).
 python3 scripts/check-layout.py
