@@ -297,67 +297,57 @@ impl Ffmpeg {
         let deadline = Instant::now() + sampling.timeout;
         let size = sampling.frame_size(info.display_size());
         let mut done = Sampled { frames: 0, runs: 0 };
-        let mut stopped = false;
-        let mut hand_on = |frame: Frame, done: &mut Sampled| {
+        let mut hand_on = |frame: Frame| {
             done.frames += 1;
-            stopped = each(frame).is_break();
-            !stopped
+            each(frame).is_continue()
         };
         let duration = info.duration.unwrap_or(0.0);
+        let mut runs = 0;
         let mut last_reason = String::new();
+        let mut stopped = false;
         if duration > sampling.seek_after_secs {
             for t in sampling.seek_times(duration) {
                 let seek = Pass::Seek {
                     at: t,
                     keyframe: true,
                 };
-                let run = self.run_decoder(path, seek, size, 1, sampling, deadline)?;
-                done.runs += 1;
+                let run = self.run_decoder(path, seek, size, sampling, deadline, &mut hand_on)?;
+                runs += 1;
                 last_reason = run.reason;
-                for f in run.frames {
-                    if !hand_on(f, &mut done) {
-                        return Ok(done);
-                    }
+                if run.stopped {
+                    stopped = true;
+                    break;
                 }
             }
         } else {
+            let max = sampling.max_frames;
             let keyframes = Pass::Keyframes {
                 gap: sampling.keyframe_gap(duration),
+                max,
             };
-            let run = self.run_decoder(
-                path,
-                keyframes,
-                size,
-                sampling.max_frames,
-                sampling,
-                deadline,
-            )?;
-            done.runs += 1;
+            let run = self.run_decoder(path, keyframes, size, sampling, deadline, &mut hand_on)?;
+            runs += 1;
             last_reason = run.reason;
-            let times: Vec<f64> = run.frames.iter().map(|f| f.seconds).collect();
-            for f in run.frames {
-                if !hand_on(f, &mut done) {
-                    return Ok(done);
-                }
-            }
+            stopped = run.stopped;
             // A video whose keyframes could not be read (corrupt) is not sought through.
-            if !times.is_empty() {
-                let budget = sampling.max_frames.saturating_sub(times.len());
-                for t in sampling.fill_gaps(&times, duration, budget) {
+            if !stopped && !run.times.is_empty() {
+                let budget = max.saturating_sub(run.times.len());
+                for t in sampling.fill_gaps(&run.times, duration, budget) {
                     let seek = Pass::Seek {
                         at: t,
                         keyframe: false,
                     };
-                    let run = self.run_decoder(path, seek, size, 1, sampling, deadline)?;
-                    done.runs += 1;
-                    for f in run.frames {
-                        if !hand_on(f, &mut done) {
-                            return Ok(done);
-                        }
+                    let run =
+                        self.run_decoder(path, seek, size, sampling, deadline, &mut hand_on)?;
+                    runs += 1;
+                    if run.stopped {
+                        stopped = true;
+                        break;
                     }
                 }
             }
         }
+        done.runs = runs;
         if done.frames == 0 && !stopped {
             return Err(VideoError::NoFrames {
                 reason: if last_reason.is_empty() {
@@ -376,13 +366,17 @@ impl Ffmpeg {
         path: &Path,
         pass: Pass,
         (w, h): (u32, u32),
-        max_frames: usize,
         sampling: &Sampling,
         deadline: Instant,
+        each: &mut dyn FnMut(Frame) -> bool,
     ) -> Result<DecoderRun, VideoError> {
         let mut cmd = Command::new(&self.ffmpeg);
         cmd.args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"])
             .args(["-threads", "1", "-filter_threads", "1"]);
+        let max_frames = match pass {
+            Pass::Keyframes { max, .. } => max,
+            Pass::Seek { .. } => 1,
+        };
         let (select, offset) = match pass {
             Pass::Seek { at, keyframe } => {
                 if keyframe {
@@ -391,7 +385,7 @@ impl Ffmpeg {
                 cmd.args(["-ss", &format!("{at:.3}")]);
                 (String::new(), at)
             }
-            Pass::Keyframes { gap } => {
+            Pass::Keyframes { gap, .. } => {
                 cmd.args(["-skip_frame", "nokey"]);
                 // `isnan` takes the first keyframe; the gap is applied after decoding.
                 let select =
@@ -424,8 +418,8 @@ impl Ffmpeg {
         let (times_tx, times_rx) = mpsc::channel();
         let log = thread::spawn(move || read_log(stderr, times_tx));
         let frame_bytes = w as usize * h as usize * 3;
-        let mut frames = Vec::new();
-        while frames.len() < max_frames {
+        let (mut times, mut stopped) = (Vec::new(), false);
+        while times.len() < max_frames {
             let mut buf = vec![0u8; frame_bytes];
             if !read_frame(&mut stdout, &mut buf).map_err(VideoError::Pipe)? {
                 break;
@@ -433,10 +427,15 @@ impl Ffmpeg {
             // showinfo logs a frame before it reaches the output, so its time is there.
             let pts = times_rx.recv_timeout(Duration::from_secs(5)).unwrap_or(0.0);
             let rgb = RgbImage::from_raw(w, h, buf).expect("a whole frame was read");
-            frames.push(Frame {
+            times.push(offset + pts);
+            // Handed on before the next is read: one frame in memory (and ffmpeg waits).
+            if !each(Frame {
                 rgb,
                 seconds: offset + pts,
-            });
+            }) {
+                stopped = true;
+                break;
+            }
         }
         drop(stdout);
         let timed_out = watchdog.finish();
@@ -447,22 +446,29 @@ impl Ffmpeg {
                 limit: sampling.timeout,
             });
         }
-        Ok(DecoderRun { frames, reason })
+        Ok(DecoderRun {
+            times,
+            stopped,
+            reason,
+        })
     }
 }
 
 /// What one ffmpeg run reads.
 #[derive(Debug, Clone, Copy)]
 enum Pass {
-    /// Keyframes over the whole video, at least `gap` seconds apart.
-    Keyframes { gap: f64 },
+    /// Keyframes over the whole video, at least `gap` seconds apart, at most `max`.
+    Keyframes { gap: f64, max: usize },
     /// The first frame at or after `at` (the first keyframe, with `keyframe`): exact in a
     /// short video, where it costs the decode of the GOP up to it; cheap in a long one.
     Seek { at: f64, keyframe: bool },
 }
 
 struct DecoderRun {
-    frames: Vec<Frame>,
+    /// Times of the frames handed on.
+    times: Vec<f64>,
+    /// The receiver said stop.
+    stopped: bool,
     /// ffmpeg's last error line, if any.
     reason: String,
 }
