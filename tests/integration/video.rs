@@ -301,3 +301,32 @@ fn doctor_has_a_line_for_ffmpeg_with_the_fix_when_it_is_missing() {
     // Videos are not part of the verdict: the photos can still be organised.
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+#[test]
+fn a_video_past_its_deadline_is_stopped_with_an_error() {
+    let t = TestDir::new();
+    let mut b = backend(&t);
+    let video = slideshow(
+        t.dir.path(),
+        "obama.mp4",
+        &["face_recognition/obama.jpg"],
+        2,
+    );
+    let sampling = Sampling {
+        timeout: std::time::Duration::from_millis(1),
+        ..Sampling::default()
+    };
+    let err = analyse_video(
+        b.as_mut(),
+        &ffmpeg(&t),
+        &video,
+        &sampling,
+        DEFAULT_MERGE_DISTANCE,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, VideoAnalysisError::Video(VideoError::TimedOut { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("was stopped"), "{err}");
+}
