@@ -330,3 +330,95 @@ fn a_video_past_its_deadline_is_stopped_with_an_error() {
     );
     assert!(err.to_string().contains("was stopped"), "{err}");
 }
+
+/// `ffmpeg ARGS` with the obama photo as a 2 s, 640 px wide input, written to `dir/name`.
+fn encode(dir: &Path, name: &str, filter: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-framerate",
+            "25",
+            "-t",
+            "2",
+            "-i",
+        ])
+        .arg(photo("face_recognition/obama.jpg"))
+        .args(["-vf", &format!("scale=640:-2,{filter}format=yuv420p")])
+        .args(args)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ffmpeg could not make {name}");
+    out
+}
+
+#[test]
+fn every_common_format_is_read_and_a_phone_video_held_upright_is_turned() {
+    let t = TestDir::new();
+    let dir = t.dir.path();
+    let mut b = backend(&t);
+    let obama = photo_embedding(b.as_mut(), "face_recognition/obama.jpg");
+    let h264 = ["-c:v", "libx264", "-preset", "veryfast"];
+    let videos = [
+        encode(dir, "a.mov", "", &h264),
+        encode(dir, "a.m4v", "", &h264),
+        encode(dir, "a.3gp", "", &h264),
+        encode(dir, "a.mkv", "", &h264),
+        encode(
+            dir,
+            "hevc.mp4",
+            "",
+            &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=error",
+            ],
+        ),
+        encode(
+            dir,
+            "a.webm",
+            "",
+            &[
+                "-c:v",
+                "libvpx-vp9",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+            ],
+        ),
+        encode(dir, "a.avi", "", &["-c:v", "mjpeg", "-q:v", "3"]),
+    ];
+    for video in &videos {
+        let a = analyse(&t, b.as_mut(), video);
+        assert_eq!(a.analysis.faces.len(), 1, "{}", video.display());
+        let d = distance(&a.analysis.faces[0].embedding, &obama);
+        assert!(d < 0.8, "{}: {d}", video.display());
+    }
+    // Stored turned a quarter (as a phone held upright stores it), with the display matrix
+    // that turns it back: frames come upright, in the size shown.
+    let stored = encode(dir, "stored.mp4", "transpose=2,", &h264);
+    let phone = dir.join("phone.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&stored)
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=270"])
+        .arg(&phone)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let a = analyse(&t, b.as_mut(), &phone);
+    assert_eq!((a.analysis.width, a.analysis.height), (640, 800));
+    assert_eq!(a.analysis.faces.len(), 1);
+    let marks = a.analysis.faces[0].landmarks;
+    assert!(marks[0][1] < marks[3][1], "eyes above the mouth: {marks:?}");
+    assert!(distance(&a.analysis.faces[0].embedding, &obama) < 0.8);
+}
