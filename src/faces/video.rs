@@ -106,11 +106,13 @@ pub fn keep_best_faces(
             })
         })
         .collect();
-    // Best first; ties keep the earlier frame.
+    // Best first; ties keep the earlier frame (frames sought to fill gaps come after the
+    // keyframes, so by time, not by index).
+    let at = |fi: usize| frames[fi].seconds;
     candidates.sort_by(|a, b| {
         b.0.cmp(&a.0)
             .then(b.1.total_cmp(&a.1))
-            .then(a.2.cmp(&b.2))
+            .then(at(a.2).total_cmp(&at(b.2)))
             .then(a.3.cmp(&b.3))
     });
     let face = |(fi, i): (usize, usize)| &frames[fi].analysis.faces[i];
@@ -133,9 +135,8 @@ pub fn keep_best_faces(
     }
     // In the order people appear, left to right within a frame.
     groups.sort_by(|a, b| {
-        a.best
-            .0
-            .cmp(&b.best.0)
+        at(a.best.0)
+            .total_cmp(&at(b.best.0))
             .then(face(a.best).bbox[0].total_cmp(&face(b.best).bbox[0]))
     });
     let face_check = frames

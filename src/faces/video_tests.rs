@@ -132,3 +132,15 @@ fn quality_prefers_large_frontal_confident_faces() {
     assert!(face_quality(&face(0.0, 112.0, 0.9, 0.45, &ALICE)) < 0.5);
     assert_eq!(face_quality(&face(0.0, 112.0, 0.9, 1.0, &ALICE)), 0.0);
 }
+
+#[test]
+fn people_are_listed_by_the_time_of_their_best_face_not_the_order_frames_came() {
+    // A frame sought to fill a gap (at 5 s) arrives after the keyframe at 10 s.
+    let frames = vec![
+        frame(0.0, vec![]),
+        frame(10.0, vec![face(100.0, 120.0, 0.9, 0.0, &ALICE)]),
+        frame(5.0, vec![face(100.0, 120.0, 0.9, 0.0, &BOB)]),
+    ];
+    let (_, seconds, _) = keep_best_faces(&frames, DEFAULT_MERGE_DISTANCE, (1920, 1080), None);
+    assert_eq!(seconds, vec![5.0, 10.0]);
+}
