@@ -24,9 +24,12 @@
 //! its binary is a GPL build (the wrapper is BSD-2, the executable GPLv3 with x264/x265),
 //! which is acceptable here because photo_organizer only runs it as a separate program over a
 //! pipe and neither links nor ships it, so our MIT/Apache-2.0 licence is unaffected; `setup`
-//! must then show the binary's licence and where its source is. It has no `ffprobe`, so
-//! that fetch also needs the probe to read `ffmpeg -i`'s output instead of ffprobe's JSON; it
-//! is not implemented yet, and the fix printed names the system package first.
+//! must then show the binary's licence and where its source is. Decoding needs nothing GPL
+//! (FFmpeg's own H.264, HEVC, VP9 and MJPEG decoders are LGPL; the GPL parts are encoders), so
+//! an LGPL build would do as well, but we found none on a package registry to pin. The wheel
+//! has no `ffprobe`, so that fetch also needs the probe to read `ffmpeg -i`'s output instead
+//! of ffprobe's JSON; it is not implemented yet, and the fix printed names the system package
+//! first.
 
 use std::{
     ffi::OsStr,
