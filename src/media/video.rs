@@ -49,8 +49,12 @@ use serde_json::Value;
 pub const FFMPEG_FIX: &str =
     "install ffmpeg (apt-get install ffmpeg) or run `photo_organizer setup`";
 
-/// Extensions (lowercase) of the video files the library may hold.
-pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "m4v", "3gp", "mkv", "avi", "webm"];
+/// Extensions (lowercase) of the video files the library may hold: the (MP4, MOV,
+/// M4V, 3GP, MKV, AVI, WebM) and the camcorder and older ones [`super::companions`] also
+/// knows (AVCHD's MTS/M2TS, MPEG-PS, WMV), all of which FFmpeg reads.
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mov", "mp4", "m4v", "3gp", "mkv", "avi", "webm", "mts", "m2ts", "mpg", "mpeg", "wmv",
+];
 
 /// Whether `path` is named like a video ([`VIDEO_EXTENSIONS`], any case).
 pub fn is_video_path(path: &Path) -> bool {
