@@ -4,7 +4,8 @@
 # Two clips, made once into DIR (default bench-results/video): a moving test pattern
 # (testsrc2, no faces) and a slideshow of the test photos (Obama x3, Biden, 3 s each, a slow
 # zoom so every frame differs), both with x264's defaults but -preset veryfast (a keyframe
-# every 250 frames and at each cut). Usage: scripts/bench-video.sh [DIR]
+# every 250 frames and at each cut). Usage: scripts/bench-video.sh [DIR]; PROFILE=dev uses the
+# dev build instead of a release one (docs/PERFORMANCE.md's figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-bench-results/video}
@@ -27,10 +28,16 @@ if [ ! -f "$dir/faces1080.mp4" ]; then
   graph+="concat=n=$n:v=1:a=0,format=yuv420p"
   ffmpeg -v error -y "${inputs[@]}" -filter_complex "$graph" -c:v libx264 -preset veryfast "$dir/faces1080.mp4"
 fi
-cargo build --release --quiet --example video_sample
+if [ "${PROFILE:-release}" = dev ]; then
+  cargo build --quiet --example video_sample
+  bin=target/debug/examples/video_sample
+else
+  cargo build --release --quiet --example video_sample
+  bin=target/release/examples/video_sample
+fi
 for clip in testsrc1080 faces1080; do
   echo "== $clip: sampling only"
-  target/release/examples/video_sample "$dir/$clip.mp4" | tail -1
+  "$bin" "$dir/$clip.mp4" | tail -1
   echo "== $clip: sampled and analysed (default backend, one thread)"
-  target/release/examples/video_sample "$dir/$clip.mp4" --faces
+  "$bin" "$dir/$clip.mp4" --faces
 done
