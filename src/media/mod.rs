@@ -29,9 +29,9 @@ pub mod jpeg_crop;
 pub mod jpeg_scaled;
 pub mod scan;
 pub mod takeout;
+pub mod video;
 pub mod xmp;
 pub mod xmp_tree;
-pub mod video;
 
 /// Longest side of the image handed to the detector; YuNet's input is 640x640. Here, not in
 /// [`crate::faces`], because the JPEG decoder picks its scale by it ([`jpeg_scaled`]).
