@@ -40,6 +40,7 @@ pub fn run(r: &ReviewConfig, cache_dir: &std::path::Path) -> anyhow::Result<Exit
             eprintln!("warning: cannot start a browser ({e}); open the address yourself");
         }
     }
-    server::serve(listener, &guard, &mut review, super::organize::run);
+    server::serve(listener, &guard, &mut review, super::organize::run)
+        .context("cannot start the page's server")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,26 @@
-//! The review page's HTTP side: one thread answering on 127.0.0.1, the page (embedded in the
-//! binary, no external asset), its JSON API and the faces' stored thumbnails. Every request
+//! The review page's HTTP side on 127.0.0.1 ([`http`] is the transport): the page (embedded in
+//! the binary, no external asset), its JSON API and the faces' stored thumbnails, answered by
+//! the one thread that owns the store; the guards run on each head first. Every request
 //! needs the random token (query `t` or header `X-Review-Token`) and a Host of
 //! `127.0.0.1:PORT` or `localhost:PORT` (against DNS rebinding); a change needs POST with the
 //! token in the header and, when the browser sends one, a local Origin.
 
-use std::net::TcpListener;
+use std::{
+    convert::Infallible,
+    net::TcpListener,
+    sync::{mpsc, Arc},
+    time::Duration,
+};
 
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::{body::Body, body::Bytes, body::Incoming, header::HeaderValue, http::request::Parts};
+use hyper::{service::service_fn, Request, StatusCode};
 use serde_json::{json, Value};
+use tokio::sync::oneshot;
 
 use super::{
     apply::Organize,
-    http::{self, Request, Response},
+    http::{self, Answer},
     model, Action, Review,
 };
 
@@ -22,6 +32,10 @@ const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'un
 /// Most items one API page returns.
 const MAX_PAGE: usize = 500;
 
+/// A request body (an action) is read within this size and time.
+const MAX_BODY: usize = 1 << 20;
+const BODY_TIME: Duration = Duration::from_secs(10);
+
 /// Whom a request must come from.
 #[derive(Debug, Clone)]
 pub struct Guard {
@@ -30,7 +44,7 @@ pub struct Guard {
 }
 
 /// Why a request is refused: status and reason.
-type Refusal = (u16, &'static str);
+type Refusal = (StatusCode, &'static str);
 
 impl Guard {
     /// A guard with a fresh 128-bit token from the operating system's generator.
@@ -69,7 +83,7 @@ impl Guard {
     ) -> Result<(), Refusal> {
         if !self.host_ok(host) {
             return Err((
-                403,
+                StatusCode::FORBIDDEN,
                 "this page answers only to 127.0.0.1 or localhost with its port",
             ));
         }
@@ -80,17 +94,34 @@ impl Guard {
         };
         if !token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes())) {
             return Err((
-                403,
+                StatusCode::FORBIDDEN,
                 "missing or wrong token: open the address `review` printed",
             ));
         }
         if changes && method != "POST" {
-            return Err((405, "changes need POST"));
+            return Err((StatusCode::METHOD_NOT_ALLOWED, "changes need POST"));
         }
         if changes && !self.origin_ok(origin) {
-            return Err((403, "a change must come from the review page itself"));
+            return Err((
+                StatusCode::FORBIDDEN,
+                "a change must come from the review page itself",
+            ));
         }
         Ok(())
+    }
+
+    /// [`Guard::check`] on a request's head, before its body is read.
+    fn admit(&self, head: &Parts) -> Result<(), Refusal> {
+        let header = |name| head.headers.get(name).and_then(|v| v.to_str().ok());
+        let path = head.uri.path();
+        self.check(
+            head.method.as_str(),
+            header("Host"),
+            header("Origin"),
+            header("X-Review-Token"),
+            query(head.uri.query().unwrap_or(""), "t").as_deref(),
+            path.starts_with("/api/") && !matches!(path, "/api/view" | "/api/faces"),
+        )
     }
 }
 
@@ -136,93 +167,163 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn respond(status: u16, content_type: &str, cache: &str, body: Vec<u8>) -> Response {
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    body: impl Into<Bytes>,
+) -> Answer {
     let headers = [
-        ("Content-Type", content_type),
-        ("Cache-Control", cache),
-        ("Content-Security-Policy", CSP),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
-        ("X-Frame-Options", "DENY"),
+        ("content-type", content_type),
+        ("cache-control", cache),
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
     ];
-    Response {
-        status,
-        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
-        body,
+    let mut answer = Answer::new(Full::new(body.into()));
+    *answer.status_mut() = status;
+    for (name, value) in headers {
+        answer
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
     }
+    answer
 }
 
-fn respond_json(status: u16, value: &Value) -> Response {
+fn respond_json(status: StatusCode, value: &Value) -> Answer {
     let body = serde_json::to_vec(value).unwrap_or_default();
     respond(status, "application/json", "no-store", body)
 }
 
-/// Answers requests until the process is stopped. "Apply" runs `organize` (the command's own
-/// run, passed in so that this page does not depend on the commands above it).
-pub fn serve(listener: TcpListener, guard: &Guard, review: &mut Review, organize: Organize) {
-    for (req, reply) in http::requests(listener) {
+/// A request, its body read, and where its answer goes.
+type Job = (Request<Bytes>, oneshot::Sender<Answer>);
+
+/// Answers requests until the process is stopped: the transport's thread checks each with
+/// `guard` before reading its body, and this thread, the store's only owner, answers it.
+/// "Apply" runs `organize` (the command's own run, passed in so that this page does not depend
+/// on the commands above it).
+pub fn serve(
+    listener: TcpListener,
+    guard: &Guard,
+    review: &mut Review,
+    organize: Organize,
+) -> std::io::Result<()> {
+    let (jobs, incoming) = mpsc::channel();
+    let guard = Arc::new(guard.clone());
+    http::spawn(
+        listener,
+        service_fn(move |req| read(req, guard.clone(), jobs.clone())),
+    )?;
+    for (req, reply) in incoming {
         // A client that went away is no error of ours.
-        let _ = reply.send(answer(&req, guard, review, organize));
+        let _ = reply.send(answer(&req, review, organize));
+    }
+    Ok(())
+}
+
+/// On the transport's thread: the guards on the head, then the body, bounded, then the answer
+/// from the store's thread.
+async fn read(
+    req: Request<Incoming>,
+    guard: Arc<Guard>,
+    jobs: mpsc::Sender<Job>,
+) -> Result<Answer, Infallible> {
+    let refuse = |status, why: &'static str| {
+        Ok(respond(
+            status,
+            "text/plain; charset=utf-8",
+            "no-store",
+            why,
+        ))
+    };
+    let (head, body) = req.into_parts();
+    if let Err((status, why)) = guard.admit(&head) {
+        return refuse(status, why);
+    }
+    let too_large = || refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 1 MiB");
+    // A length announced too large is refused before any of the body is read.
+    if body.size_hint().lower() > MAX_BODY as u64 {
+        return too_large();
+    }
+    let body = Limited::new(body, MAX_BODY).collect();
+    let body = match tokio::time::timeout(BODY_TIME, body).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => return refuse(StatusCode::BAD_REQUEST, "the body was cut short"),
+        Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "the body took over 10 s"),
+    };
+    let (reply, answer) = oneshot::channel();
+    let _ = jobs.send((Request::from_parts(head, body), reply));
+    match answer.await {
+        Ok(answer) => Ok(answer),
+        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the page is stopping"),
     }
 }
 
-fn answer(req: &Request, guard: &Guard, review: &mut Review, organize: Organize) -> Response {
-    let (path, q) = req
-        .target
-        .split_once('?')
-        .unwrap_or((req.target.as_str(), ""));
-    let changes = path.starts_with("/api/") && !matches!(path, "/api/view" | "/api/faces");
-    let checked = guard.check(
-        &req.method,
-        req.header("Host"),
-        req.header("Origin"),
-        req.header("X-Review-Token"),
-        query(q, "t").as_deref(),
-        changes,
-    );
-    if let Err((status, why)) = checked {
-        return respond(status, "text/plain; charset=utf-8", "no-store", why.into());
-    }
-    match path {
-        "/" => respond(200, "text/html; charset=utf-8", "no-store", PAGE.into()),
+fn answer(req: &Request<Bytes>, review: &mut Review, organize: Organize) -> Answer {
+    let q = req.uri().query().unwrap_or("");
+    match req.uri().path() {
+        "/" => respond(StatusCode::OK, "text/html; charset=utf-8", "no-store", PAGE),
         "/thumb" => {
             let thumb = query(q, "f")
                 .and_then(|f| model::parse_face_id(&f))
                 .map(|k| review.thumb(&k));
             match thumb {
                 Some(Ok(Some(jpeg))) => respond(
-                    200,
+                    StatusCode::OK,
                     "image/jpeg",
                     // A face's key is its photo's content hash: its thumbnail never changes.
                     "private, max-age=31536000, immutable",
                     jpeg,
                 ),
-                Some(Err(e)) => respond_json(500, &json!({"error": format!("{e:#}")})),
-                _ => respond(404, "text/plain", "no-store", b"no such face".to_vec()),
+                Some(Err(e)) => respond_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": format!("{e:#}")}),
+                ),
+                _ => respond(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "no-store",
+                    "no such face",
+                ),
             }
         }
-        "/api/view" => respond_json(200, &view_json(review, q)),
+        "/api/view" => respond_json(StatusCode::OK, &view_json(review, q)),
         "/api/faces" => match faces_json(review, q) {
-            Some(body) => respond_json(200, &body),
-            None => respond_json(404, &json!({"error": "no such person or group"})),
+            Some(body) => respond_json(StatusCode::OK, &body),
+            None => respond_json(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "no such person or group"}),
+            ),
         },
         "/api/action" => {
-            let action = serde_json::from_slice::<Action>(&req.body).map_err(|e| e.to_string());
+            let action = serde_json::from_slice::<Action>(req.body()).map_err(|e| e.to_string());
             match action.map(|a| review.act(&a).map_err(|e| format!("{e:#}"))) {
-                Ok(Ok(message)) => respond_json(200, &json!({"ok": true, "message": message})),
-                Ok(Err(why)) | Err(why) => respond_json(400, &json!({"error": why})),
+                Ok(Ok(message)) => {
+                    respond_json(StatusCode::OK, &json!({"ok": true, "message": message}))
+                }
+                Ok(Err(why)) | Err(why) => {
+                    respond_json(StatusCode::BAD_REQUEST, &json!({"error": why}))
+                }
             }
         }
         "/api/apply" => {
             let applied = super::apply::apply(&review.out, &review.cache_dir, organize);
             let reloaded = review.reload();
             match (applied, reloaded) {
-                (Ok(a), Ok(())) => respond_json(200, &json!({"ok": true, "applied": a})),
-                (Err(e), _) => respond_json(500, &json!({"error": format!("{e:#}")})),
-                (_, Err(e)) => respond_json(500, &json!({"error": format!("{e:#}")})),
+                (Ok(a), Ok(())) => respond_json(StatusCode::OK, &json!({"ok": true, "applied": a})),
+                (Err(e), _) => respond_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": format!("{e:#}")}),
+                ),
+                (_, Err(e)) => respond_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": format!("{e:#}")}),
+                ),
             }
         }
-        _ => respond(404, "text/plain", "no-store", b"not found".to_vec()),
+        _ => respond(StatusCode::NOT_FOUND, "text/plain", "no-store", "not found"),
     }
 }
 

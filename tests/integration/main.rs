@@ -19,6 +19,7 @@ mod limits;
 mod organize;
 mod quality;
 mod review;
+mod review_hostile;
 mod review_load;
 mod robustness;
 mod safety;

@@ -14,11 +14,11 @@ use sha2::Digest;
 use crate::{browser::Browser, util::*};
 
 /// A running `review`; killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    port: u16,
-    token: String,
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+    pub port: u16,
+    pub token: String,
 }
 
 impl Drop for Served {
@@ -28,7 +28,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(t: &TestDir) -> Served {
+pub fn serve(t: &TestDir) -> Served {
     let mut child = command(t)
         .args(["review", "-o"])
         .arg(t.out())
