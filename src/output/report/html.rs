@@ -217,7 +217,163 @@ pub fn write_report(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
     use super::*;
+    use crate::output::report::{PersonEntry, PhotoEntry, PhotoError, Stage, Summary};
+
+    /// A run with every kind of text the report shows, some of it markup.
+    fn manifest() -> Manifest {
+        let settings = crate::cli::Cli::try_parse_from(["photo_organizer", "-s", "/l", "-o", "/o"])
+            .unwrap()
+            .organize;
+        let backend = po_backend_api::BackendInfo {
+            backend: "onnx".into(),
+            detector_model: "yunet".into(),
+            embedder_model: "sface".into(),
+            embedding_dim: 128,
+            device: po_backend_api::ActiveDevice {
+                device: "cpu".into(),
+                provider: "CPUExecutionProvider".into(),
+                fallback_reason: Some("no <cuda> & no 'rocm'".into()),
+            },
+            runtime_version: None,
+        };
+        let summary = Summary {
+            photos: 3,
+            faces: 4,
+            people: 2,
+            photos_with_people: 2,
+            no_face_photos: 0,
+            unknown_photos: 1,
+            errors: 2,
+            copied: 2,
+            already_present: 0,
+            moved: 0,
+            moved_in_out: 0,
+            removed_from_out: 0,
+            left_in_place: 0,
+            duplicates: 0,
+            dry_run: false,
+            elapsed_s: 1.25,
+            photos_per_s: 2.4,
+            cache_hits: 1,
+            decoded: 2,
+            detector_calls: 2,
+            embedder_calls: 2,
+            largest_batch: 1,
+            backend: Some(backend),
+        };
+        let photo = |source: &str, copied_to: &[&str], error: Option<&str>| PhotoEntry {
+            source: source.into(),
+            status: if error.is_some() {
+                PhotoStatus::Error
+            } else {
+                PhotoStatus::Faces
+            },
+            width: None,
+            height: None,
+            date_taken: None,
+            faces: Vec::new(),
+            copied_to: copied_to.iter().map(PathBuf::from).collect(),
+            duplicate_of: None,
+            error: error.map(String::from),
+        };
+        let error = |path: &str, stage, cause: &str| PhotoError {
+            path: path.into(),
+            stage,
+            cause: cause.into(),
+        };
+        Manifest {
+            schema: 1,
+            tool: "photo_organizer test".into(),
+            source: "/photos/<mine>".into(),
+            output: "/sorted & done".into(),
+            summary,
+            people: vec![
+                PersonEntry {
+                    id: 1,
+                    name: Some("<script>alert('x')</script> & Co".into()),
+                    folder: "O'Brien & Co".into(),
+                    faces: 3,
+                    photos: 2,
+                },
+                PersonEntry {
+                    id: 2,
+                    name: None,
+                    folder: "person_002".into(),
+                    faces: 1,
+                    photos: 1,
+                },
+            ],
+            photos: vec![
+                photo("a.jpg", &["O'Brien & Co/2009/a#1.jpg"], None),
+                photo("b.jpg", &["person_002/b.jpg"], None),
+                photo("c<1>.jpg", &[], Some("bad \"<jpeg>\"")),
+            ],
+            errors: vec![
+                error("c<1>.jpg", Stage::Decode, "shown with its photo"),
+                error("OUT/x.jpg", Stage::Copy, "cannot copy <x>"),
+            ],
+            left_in_place: Vec::new(),
+            settings,
+        }
+    }
+
+    /// Text as a reader sees it: the five escapes undone.
+    fn unescape(html: &str) -> String {
+        html.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    #[test]
+    fn the_report_shows_every_name_path_and_error_as_text_with_links_and_thumbnails() {
+        let thumbs = |id: u32| vec![format!("face of {id}").into_bytes()];
+        let html = render(&manifest(), &thumbs, &[b"foobar".to_vec()]);
+        assert!(
+            html.to_ascii_lowercase().starts_with("<!doctype html>"),
+            "{html}"
+        );
+        assert!(html.ends_with("</body></html>\n"), "{html}");
+        // No markup from the data: every < in a name, path or error is escaped.
+        for raw in ["<script", "<cuda>", "<mine>", "<jpeg>", "<x>", "<1>"] {
+            assert!(!html.contains(raw), "{raw} unescaped in {html}");
+        }
+        let text = unescape(&html);
+        for shown in [
+            "<h1>2 people in 3 photos</h1>",
+            "Source /photos/<mine> &rarr; /sorted & done",
+            "<h2><script>alert('x')</script> & Co</h2>",
+            "<h2>Person 2</h2>",
+            "id 1 &middot; 3 faces in 2 photos &middot; folder <a href=\"O%27Brien%20%26%20Co/\">O'Brien & Co</a>",
+            "<li><a href=\"O%27Brien%20%26%20Co/2009/a%231.jpg\">O'Brien & Co/2009/a#1.jpg</a></li>",
+            "<li><a href=\"person_002/b.jpg\">person_002/b.jpg</a></li>",
+            "<td>Device</td><td>cpu via CPUExecutionProvider (yunet + sface); fell back: no <cuda> & no 'rocm'</td>",
+            "<td>1.2 s (2.4 photos/s; 1 from cache, 2 decoded)</td>",
+            "<li class=\"err\">c<1>.jpg: bad \"<jpeg>\"</li>",
+            "<li class=\"err\">OUT/x.jpg: cannot copy <x></li>",
+        ] {
+            assert!(text.contains(shown), "{shown} not in {html}");
+        }
+        // A decode error is shown once, with its photo.
+        assert!(!text.contains("shown with its photo"), "{html}");
+        let faces: Vec<&str> = html
+            .split("src=\"data:image/jpeg;base64,")
+            .skip(1)
+            .collect();
+        assert_eq!(
+            faces.len(),
+            3,
+            "one thumbnail per person, one unknown: {html}"
+        );
+        assert!(faces[0].starts_with("ZmFjZSBvZiAx\""), "{html}");
+        assert!(faces[2].starts_with("Zm9vYmFy\""), "{html}");
+    }
 
     #[test]
     fn base64_matches_known_vectors() {
