@@ -6,23 +6,11 @@
 use std::{fmt::Write as _, io, path::Path};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::{Manifest, PhotoStatus};
 
 pub const REPORT_NAME: &str = "report.html";
-
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
 
 /// Percent-encodes a relative path for an href, keeping `/`.
 fn href(path: &Path) -> String {
@@ -40,48 +28,33 @@ fn href(path: &Path) -> String {
     out
 }
 
-fn thumbs_html(thumbs: &[Vec<u8>]) -> String {
-    thumbs
-        .iter()
-        .map(|t| {
-            format!(
-                "<img class=\"face\" alt=\"face\" src=\"data:image/jpeg;base64,{}\">",
-                STANDARD.encode(t)
-            )
-        })
-        .collect()
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f6f4;color:#222}\
+h1{font-size:1.4rem;margin:0 0 .3rem} .meta{color:#555;margin:.2rem 0}\
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:1rem;margin:1rem 0}\
+.card{background:#fff;border-radius:8px;padding:.8rem;box-shadow:0 1px 3px #0002}\
+.card h2{font-size:1.05rem;margin:0 0 .2rem} .count{color:#666;font-size:.85rem}\
+.faces{display:flex;flex-wrap:wrap;gap:4px;margin:.5rem 0} img.face{width:56px;height:56px;border-radius:4px;object-fit:cover}\
+details{font-size:.85rem} a{color:#1a5fb4} .err{color:#a51d2d} table{border-collapse:collapse}\
+td{padding:.1rem .6rem .1rem 0}";
+
+fn faces(thumbs: &[Vec<u8>]) -> Markup {
+    html! {
+        div.faces {
+            @for t in thumbs {
+                img.face alt="face" src={ "data:image/jpeg;base64," (STANDARD.encode(t)) };
+            }
+        }
+    }
 }
 
 /// Renders the report; `thumbs(person)` gives a few face thumbnails (JPEG) of that person.
+/// maud escapes every value spliced in; only the style sheet above goes in as it is.
 pub fn render(
     manifest: &Manifest,
     thumbs: &dyn Fn(u32) -> Vec<Vec<u8>>,
     unknown_thumbs: &[Vec<u8>],
 ) -> String {
     let s = &manifest.summary;
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>photo_organizer report</title><style>\
-         body{{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f6f4;color:#222}}\
-         h1{{font-size:1.4rem;margin:0 0 .3rem}} .meta{{color:#555;margin:.2rem 0}}\
-         .grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:1rem;margin:1rem 0}}\
-         .card{{background:#fff;border-radius:8px;padding:.8rem;box-shadow:0 1px 3px #0002}}\
-         .card h2{{font-size:1.05rem;margin:0 0 .2rem}} .count{{color:#666;font-size:.85rem}}\
-         .faces{{display:flex;flex-wrap:wrap;gap:4px;margin:.5rem 0}} img.face{{width:56px;height:56px;border-radius:4px;object-fit:cover}}\
-         details{{font-size:.85rem}} a{{color:#1a5fb4}} .err{{color:#a51d2d}} table{{border-collapse:collapse}}\
-         td{{padding:.1rem .6rem .1rem 0}}</style></head><body>"
-    );
-    let _ = write!(
-        h,
-        "<h1>{} people in {} photos</h1><p class=\"meta\">Source {} &rarr; {}</p>",
-        s.people,
-        s.photos,
-        escape(&manifest.source.display().to_string()),
-        escape(&manifest.output.display().to_string())
-    );
     let device = s.backend.as_ref().map_or_else(
         || "no model ran (everything from the cache)".to_string(),
         |b| {
@@ -98,94 +71,94 @@ pub fn render(
             )
         },
     );
-    let _ = write!(
-        h,
-        "<table class=\"meta\"><tr><td>Faces</td><td>{}</td></tr>\
-         <tr><td>Photos without faces</td><td>{}</td></tr><tr><td>Unknown photos</td><td>{}</td></tr>\
-         <tr><td>Copied / already present</td><td>{} / {}</td></tr>\
-         <tr><td>Time</td><td>{:.1} s ({:.1} photos/s; {} from cache, {} decoded)</td></tr>\
-         <tr><td>Device</td><td>{}</td></tr><tr><td>Errors</td><td>{}</td></tr></table>",
-        s.faces,
-        s.no_face_photos,
-        s.unknown_photos,
-        s.copied,
-        s.already_present,
-        s.elapsed_s,
-        s.photos_per_s,
-        s.cache_hits,
-        s.decoded,
-        escape(&device),
-        s.errors
-    );
-    h.push_str("<div class=\"grid\">");
-    for p in &manifest.people {
-        let title = p.name.clone().unwrap_or_else(|| format!("Person {}", p.id));
-        let links: String = manifest
-            .photos
-            .iter()
-            .flat_map(|ph| ph.copied_to.iter())
-            .filter(|dst| dst.starts_with(&p.folder))
-            .map(|dst| {
-                format!(
-                    "<li><a href=\"{}\">{}</a></li>",
-                    href(dst),
-                    escape(&dst.display().to_string())
-                )
-            })
-            .collect();
-        let _ = write!(
-            h,
-            "<section class=\"card\"><h2>{}</h2><div class=\"count\">id {} &middot; {} faces in {} photos &middot; folder <a href=\"{}/\">{}</a></div>\
-             <div class=\"faces\">{}</div><details><summary>Photos</summary><ul>{}</ul></details></section>",
-            escape(&title),
-            p.id,
-            p.faces,
-            p.photos,
-            href(Path::new(&p.folder)),
-            escape(&p.folder),
-            thumbs_html(&thumbs(p.id)),
-            links
-        );
-    }
-    h.push_str("</div>");
-    let _ = write!(
-        h,
-        "<section class=\"card\"><h2>Unknown faces</h2><div class=\"count\">faces that match nobody; their photos are in <a href=\"_unknown/\">_unknown</a> (or with the people also in them)</div><div class=\"faces\">{}</div></section>",
-        thumbs_html(unknown_thumbs)
-    );
-    let errors: String = manifest
+    let copies = manifest.photos.iter().flat_map(|ph| ph.copied_to.iter());
+    let errors: Vec<(&Path, &str)> = manifest
         .photos
         .iter()
         .filter(|p| matches!(p.status, PhotoStatus::Error))
-        .map(|p| {
-            format!(
-                "<li class=\"err\">{}: {}</li>",
-                escape(&p.source.display().to_string()),
-                escape(p.error.as_deref().unwrap_or(""))
-            )
-        })
+        .map(|p| (p.source.as_path(), p.error.as_deref().unwrap_or("")))
         .chain(
             manifest
                 .errors
                 .iter()
                 .filter(|e| !matches!(e.stage, super::Stage::Decode | super::Stage::Faces))
-                .map(|e| {
-                    format!(
-                        "<li class=\"err\">{}: {}</li>",
-                        escape(&e.path.display().to_string()),
-                        escape(&e.cause)
-                    )
-                }),
+                .map(|e| (e.path.as_path(), e.cause.as_str())),
         )
         .collect();
-    if !errors.is_empty() {
-        let _ = write!(
-            h,
-            "<section class=\"card\" style=\"margin-top:1rem\"><h2>Errors</h2><ul>{errors}</ul></section>"
-        );
-    }
-    h.push_str("</body></html>\n");
-    h
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "photo_organizer report" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (s.people) " people in " (s.photos) " photos" }
+                p.meta {
+                    "Source " (manifest.source.display()) " → " (manifest.output.display())
+                }
+                table.meta {
+                    tr { td { "Faces" } td { (s.faces) } }
+                    tr { td { "Photos without faces" } td { (s.no_face_photos) } }
+                    tr { td { "Unknown photos" } td { (s.unknown_photos) } }
+                    tr { td { "Copied / already present" } td { (s.copied) " / " (s.already_present) } }
+                    tr {
+                        td { "Time" }
+                        td {
+                            (format!("{:.1} s ({:.1} photos/s; ", s.elapsed_s, s.photos_per_s))
+                            (s.cache_hits) " from cache, " (s.decoded) " decoded)"
+                        }
+                    }
+                    tr { td { "Device" } td { (device) } }
+                    tr { td { "Errors" } td { (s.errors) } }
+                }
+                div.grid {
+                    @for p in &manifest.people {
+                        section.card {
+                            h2 {
+                                @if let Some(name) = &p.name { (name) } @else { "Person " (p.id) }
+                            }
+                            div.count {
+                                "id " (p.id) " · " (p.faces) " faces in " (p.photos) " photos · folder "
+                                a href={ (href(Path::new(&p.folder))) "/" } { (p.folder) }
+                            }
+                            (faces(&thumbs(p.id)))
+                            details {
+                                summary { "Photos" }
+                                ul {
+                                    @for dst in copies.clone().filter(|dst| dst.starts_with(&p.folder)) {
+                                        li { a href=(href(dst)) { (dst.display()) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section.card {
+                    h2 { "Unknown faces" }
+                    div.count {
+                        "faces that match nobody; their photos are in "
+                        a href="_unknown/" { "_unknown" }
+                        " (or with the people also in them)"
+                    }
+                    (faces(unknown_thumbs))
+                }
+                @if !errors.is_empty() {
+                    section.card style="margin-top:1rem" {
+                        h2 { "Errors" }
+                        ul {
+                            @for (path, cause) in &errors {
+                                li.err { (path.display()) ": " (cause) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page.into_string() + "\n"
 }
 
 pub fn write_report(
@@ -311,6 +284,8 @@ mod tests {
             .replace("&gt;", ">")
             .replace("&quot;", "\"")
             .replace("&#39;", "'")
+            .replace("&rarr;", "→")
+            .replace("&middot;", "·")
             .replace("&amp;", "&")
     }
 
@@ -330,10 +305,10 @@ mod tests {
         let text = unescape(&html);
         for shown in [
             "<h1>2 people in 3 photos</h1>",
-            "Source /photos/<mine> &rarr; /sorted & done",
+            "Source /photos/<mine> → /sorted & done",
             "<h2><script>alert('x')</script> & Co</h2>",
             "<h2>Person 2</h2>",
-            "id 1 &middot; 3 faces in 2 photos &middot; folder <a href=\"O%27Brien%20%26%20Co/\">O'Brien & Co</a>",
+            "id 1 · 3 faces in 2 photos · folder <a href=\"O%27Brien%20%26%20Co/\">O'Brien & Co</a>",
             "<li><a href=\"O%27Brien%20%26%20Co/2009/a%231.jpg\">O'Brien & Co/2009/a#1.jpg</a></li>",
             "<li><a href=\"person_002/b.jpg\">person_002/b.jpg</a></li>",
             "<td>Device</td><td>cpu via CPUExecutionProvider (yunet + sface); fell back: no <cuda> & no 'rocm'</td>",
@@ -359,11 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn escaping_and_links() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+    fn links_are_percent_encoded() {
         assert_eq!(
             href(Path::new("Ada Lovelace/2009/a#1.jpg")),
             "Ada%20Lovelace/2009/a%231.jpg"
