@@ -3,29 +3,27 @@
 //! thumbnails, name or id, counts and links to the copies; the faces that matched nobody; the
 //! device that ran, timings and every error.
 
-use std::{fmt::Write as _, io, path::Path};
+use std::{io, path::Path};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{Manifest, PhotoStatus};
 
 pub const REPORT_NAME: &str = "report.html";
 
+/// What an href leaves as it is: RFC 3986's unreserved characters and `/`.
+const IN_HREF: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a relative path for an href, keeping `/`.
 fn href(path: &Path) -> String {
-    let mut out = String::new();
-    for b in path.to_string_lossy().bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
+    utf8_percent_encode(&path.to_string_lossy(), IN_HREF).to_string()
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f6f4;color:#222}\
@@ -339,5 +337,6 @@ mod tests {
             href(Path::new("Ada Lovelace/2009/a#1.jpg")),
             "Ada%20Lovelace/2009/a%231.jpg"
         );
+        assert_eq!(href(Path::new("Zoë/?x=1.jpg")), "Zo%C3%AB/%3Fx%3D1.jpg");
     }
 }
