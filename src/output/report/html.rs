@@ -210,6 +210,8 @@ mod tests {
             removed_from_out: 0,
             left_in_place: 0,
             duplicates: 0,
+            companions: 0,
+            orphan_companions: 0,
             dry_run: false,
             elapsed_s: 1.25,
             photos_per_s: 2.4,
@@ -234,6 +236,7 @@ mod tests {
             copied_to: copied_to.iter().map(PathBuf::from).collect(),
             duplicate_of: None,
             error: error.map(String::from),
+            companions: Vec::new(),
         };
         let error = |path: &str, stage, cause: &str| PhotoError {
             path: path.into(),
@@ -241,7 +244,7 @@ mod tests {
             cause: cause.into(),
         };
         Manifest {
-            schema: 1,
+            schema: 2,
             tool: "photo_organizer test".into(),
             source: "/photos/<mine>".into(),
             output: "/sorted & done".into(),
@@ -271,6 +274,7 @@ mod tests {
                 error("c<1>.jpg", Stage::Decode, "shown with its photo"),
                 error("OUT/x.jpg", Stage::Copy, "cannot copy <x>"),
             ],
+            orphan_companions: Vec::new(),
             left_in_place: Vec::new(),
             settings,
         }
