@@ -43,9 +43,11 @@ pub fn kinds_of(path: &Path, analysis: &StoredAnalysis) -> Vec<&'static str> {
     if people.len() >= 3 {
         kinds.push("group");
     }
-    let grey = image::ImageReader::open(path)
+    // One read of the file serves both the header's colour type and the EXIF orientation.
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let grey = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
         .ok()
-        .and_then(|r| r.with_guessed_format().ok())
         .and_then(|r| r.into_decoder().ok())
         .map(|d| {
             use image::ImageDecoder;
@@ -57,8 +59,7 @@ pub fn kinds_of(path: &Path, analysis: &StoredAnalysis) -> Vec<&'static str> {
     if grey == Some(true) {
         kinds.push("grey");
     }
-    let head = std::fs::read(path).unwrap_or_default();
-    if ExifInfo::read(&head).orientation > 1 {
+    if ExifInfo::read(&bytes).orientation > 1 {
         kinds.push("rotated");
     }
     kinds
